@@ -1,0 +1,13 @@
+//! Profile Bridge: a BigCommerce app that resolves storefront shoppers to Klaviyo profiles and Algolia rule
+//! contexts, server-side. See DESIGN.md for the contract and README.md for how to run it.
+
+pub mod bigcommerce;
+pub mod cli;
+pub mod crypto;
+pub mod db;
+pub mod domain;
+pub mod routes;
+pub mod session;
+pub mod settings;
+pub mod startup;
+pub mod telemetry;

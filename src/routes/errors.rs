@@ -1,0 +1,132 @@
+//! The two error boundaries of the HTTP layer, each mapped to a response once:
+//! [`PageError`] for browser routes (a styled HTML page) and [`ApiError`] for `/api/...` and server-to-server
+//! callbacks (`{"error":{"code","message"}}`). Neither ever puts internals in the body; the cause chain goes to
+//! the log through `Debug`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+pub const SESSION_EXPIRED: &str = "Session expired — reopen Profile Bridge from the Apps menu";
+
+fn error_chain_fmt(e: &impl std::error::Error, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    writeln!(f, "{e}")?;
+    let mut current = e.source();
+    while let Some(cause) = current {
+        writeln!(f, "Caused by:\n\t{cause}")?;
+        current = cause.source();
+    }
+    Ok(())
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+    status: u16,
+}
+
+#[derive(thiserror::Error)]
+pub enum PageError {
+    #[error("{0}")]
+    BadRequest(&'static str),
+    #[error("{}", SESSION_EXPIRED)]
+    SessionExpired,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("{0}")]
+    BadGateway(&'static str),
+    #[error("Something went wrong on our side")]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl std::fmt::Debug for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unexpected(e) => write!(f, "{e:?}"),
+            other => error_chain_fmt(other, f),
+        }
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::SessionExpired => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let title = match self {
+            Self::BadRequest(_) => "This link is incomplete",
+            Self::SessionExpired => "Session expired",
+            Self::Forbidden(_) => "Profile Bridge is not installed here",
+            Self::BadGateway(_) => "BigCommerce did not answer as expected",
+            Self::Unexpected(_) => "Something went wrong",
+        };
+        let message = match self {
+            Self::Unexpected(_) => "Please try again in a moment. If it keeps happening, contact Profile Bridge support.".to_string(),
+            other => other.to_string(),
+        };
+        let body = ErrorPage {
+            title,
+            message: &message,
+            status: status.as_u16(),
+        }
+        .render()
+        .unwrap_or_else(|_| format!("<!doctype html><title>{title}</title><p>{title}</p>"));
+        HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(body)
+    }
+}
+
+#[derive(thiserror::Error)]
+pub enum ApiError {
+    #[error("{}", SESSION_EXPIRED)]
+    SessionExpired,
+    #[error("The signed payload did not verify")]
+    InvalidSignedPayload,
+    #[error("Something went wrong on our side")]
+    Unexpected(#[from] anyhow::Error),
+}
+
+impl std::fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unexpected(e) => write!(f, "{e:?}"),
+            other => error_chain_fmt(other, f),
+        }
+    }
+}
+
+impl ApiError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::SessionExpired => "session_expired",
+            Self::InvalidSignedPayload => "invalid_signed_payload",
+            Self::Unexpected(_) => "internal_error",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::SessionExpired | Self::InvalidSignedPayload => StatusCode::UNAUTHORIZED,
+            Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).json(serde_json::json!({
+            "error": { "code": self.code(), "message": self.to_string() }
+        }))
+    }
+}

@@ -1,0 +1,7 @@
+//! HTTP routes, grouped by audience: BigCommerce callbacks, the merchant admin, operations, static assets.
+
+pub mod admin;
+pub mod assets;
+pub mod callbacks;
+pub mod errors;
+pub mod ops;

@@ -1,0 +1,107 @@
+//! Builds the HTTP server: binding is separate from running, so tests can bind port 0 and read the port back.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use sqlx::PgPool;
+use tracing_actix_web::TracingLogger;
+
+use crate::bigcommerce::oauth::TokenExchanger;
+use crate::bigcommerce::signed_payload::CallbackVerifier;
+use crate::crypto::Keyring;
+use crate::routes::{admin, assets, callbacks, ops};
+use crate::session::SessionSigner;
+use crate::settings::Settings;
+use crate::telemetry::RedactingRootSpan;
+
+/// Shared by every handler.
+pub struct AppState {
+    pub settings: Settings,
+    pub pool: PgPool,
+    pub keyring: Arc<Keyring>,
+    pub sessions: SessionSigner,
+    pub callbacks: CallbackVerifier,
+    pub exchanger: TokenExchanger,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+/// The admin page may only be framed by the BigCommerce control panel (plus `ADMIN_FRAME_ANCESTORS`).
+pub fn admin_content_security_policy(settings: &Settings) -> String {
+    let mut ancestors = vec!["https://*.mybigcommerce.com".to_string(), "https://login.bigcommerce.com".to_string()];
+    ancestors.extend(settings.admin_frame_ancestors.iter().cloned());
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+         form-action 'self'; base-uri 'none'; object-src 'none'; frame-ancestors {}",
+        ancestors.join(" ")
+    )
+}
+
+fn admin_headers(csp: &str) -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("Content-Security-Policy", csp.to_string()))
+        .add(("Cache-Control", "no-store"))
+}
+
+impl Application {
+    pub async fn build(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.listen_addr)
+            .with_context(|| format!("Failed to bind {}", settings.listen_addr))?;
+        let port = listener.local_addr().context("Failed to read the bound port")?.port();
+        let state = web::Data::new(AppState {
+            keyring: settings.keyring.clone(),
+            sessions: SessionSigner::new(&settings.keyring)?,
+            callbacks: CallbackVerifier::new(&settings.bigcommerce.client_id, &settings.bigcommerce.client_secret)?,
+            exchanger: TokenExchanger::new(&settings.bigcommerce)?,
+            settings,
+            pool,
+        });
+        let csp = admin_content_security_policy(&state.settings);
+        let metrics = web::Data::new(ops::prometheus_handle());
+
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(ops::track_requests))
+                .wrap(TracingLogger::<RedactingRootSpan>::new())
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("Referrer-Policy", "no-referrer"))
+                        .add(("X-Content-Type-Options", "nosniff")),
+                )
+                .app_data(state.clone())
+                .app_data(metrics.clone())
+                .service(web::resource("/auth").wrap(admin_headers(&csp)).route(web::get().to(callbacks::auth)))
+                .service(web::resource("/load").wrap(admin_headers(&csp)).route(web::get().to(callbacks::load)))
+                .route("/uninstall", web::get().to(callbacks::uninstall))
+                .route("/remove_user", web::get().to(callbacks::remove_user))
+                .service(
+                    web::scope("/api/v1")
+                        .wrap(admin_headers(&csp))
+                        .route("/settings", web::get().to(admin::get_settings)),
+                )
+                .route("/static/{name}", web::get().to(assets::static_asset))
+                .route("/healthz", web::get().to(ops::healthz))
+                .route("/readyz", web::get().to(ops::readyz))
+                .route("/metrics", web::get().to(ops::metrics))
+        })
+        .listen(listener)
+        .context("Failed to listen")?
+        .run();
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
