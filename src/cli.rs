@@ -13,7 +13,11 @@ use crate::startup::Application;
 use crate::{db, telemetry};
 
 #[derive(Parser)]
-#[command(name = "profile-bridge", version, about = "BigCommerce app: Klaviyo profiles to Algolia rule contexts")]
+#[command(
+    name = "profile-bridge",
+    version,
+    about = "BigCommerce app: Klaviyo profiles to Algolia rule contexts"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -53,7 +57,9 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 /// The configured database, or the embedded one under `./.data/` (kept alive by the returned guard).
-pub fn open_database(settings: &Settings) -> anyhow::Result<(PgConnectOptions, Option<EmbeddedPostgres>)> {
+pub fn open_database(
+    settings: &Settings,
+) -> anyhow::Result<(PgConnectOptions, Option<EmbeddedPostgres>)> {
     if let Some(url) = &settings.database_url {
         return Ok((db::connect_options(url)?, None));
     }
@@ -73,7 +79,9 @@ pub fn open_database(settings: &Settings) -> anyhow::Result<(PgConnectOptions, O
     Ok((server.database("profile_bridge"), Some(cluster)))
 }
 
-async fn connect_and_migrate(settings: &Settings) -> anyhow::Result<(sqlx::PgPool, Option<EmbeddedPostgres>)> {
+async fn connect_and_migrate(
+    settings: &Settings,
+) -> anyhow::Result<(sqlx::PgPool, Option<EmbeddedPostgres>)> {
     let (options, cluster) = open_database(settings)?;
     if cluster.is_some() {
         db::ensure_database(options.clone(), "profile_bridge").await?;

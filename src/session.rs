@@ -59,7 +59,12 @@ impl SessionSigner {
     }
 
     #[tracing::instrument(name = "Issue admin session", skip_all, fields(store_hash = %store_hash, bc_user_id))]
-    pub fn issue(&self, store_hash: &StoreHash, bc_user_id: i64, install_id: Uuid) -> anyhow::Result<String> {
+    pub fn issue(
+        &self,
+        store_hash: &StoreHash,
+        bc_user_id: i64,
+        install_id: Uuid,
+    ) -> anyhow::Result<String> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let claims = Claims {
             iss: ISSUER.into(),
@@ -93,7 +98,11 @@ mod tests {
     use crate::crypto::{EncryptionKey, generate_key_base64};
 
     fn signer() -> SessionSigner {
-        SessionSigner::new(&Keyring::new(EncryptionKey::parse(&generate_key_base64()).unwrap(), vec![])).unwrap()
+        SessionSigner::new(&Keyring::new(
+            EncryptionKey::parse(&generate_key_base64()).unwrap(),
+            vec![],
+        ))
+        .unwrap()
     }
 
     #[test]
@@ -103,12 +112,17 @@ mod tests {
         let iid = Uuid::new_v4();
         let token = s.issue(&hash, 7, iid).unwrap();
         let session = s.verify(&token).unwrap();
-        assert_eq!((session.store_hash, session.bc_user_id, session.install_id), (hash, 7, iid));
+        assert_eq!(
+            (session.store_hash, session.bc_user_id, session.install_id),
+            (hash, 7, iid)
+        );
     }
 
     #[test]
     fn another_keys_token_is_refused() {
-        let token = signer().issue(&StoreHash::parse("abc").unwrap(), 1, Uuid::new_v4()).unwrap();
+        let token = signer()
+            .issue(&StoreHash::parse("abc").unwrap(), 1, Uuid::new_v4())
+            .unwrap();
         assert!(signer().verify(&token).is_none());
     }
 }

@@ -78,7 +78,9 @@ struct Env<F: Fn(&str) -> Option<String>>(F);
 impl<F: Fn(&str) -> Option<String>> Env<F> {
     /// Empty values count as unset, so `FOO=` in `.env` means "use the default".
     fn get(&self, name: &str) -> Option<String> {
-        (self.0)(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+        (self.0)(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
     }
 
     fn required(&self, name: &'static str, hint: &str) -> Result<String, SettingsError> {
@@ -97,19 +99,27 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             .transpose()
     }
 
-    fn number<T: std::str::FromStr>(&self, name: &'static str, default: T) -> Result<T, SettingsError> {
+    fn number<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        default: T,
+    ) -> Result<T, SettingsError> {
         match self.get(name) {
             None => Ok(default),
-            Some(raw) => raw
-                .parse()
-                .map_err(|_| err(name, format!("must be a non-negative whole number, got {raw:?}"))),
+            Some(raw) => raw.parse().map_err(|_| {
+                err(
+                    name,
+                    format!("must be a non-negative whole number, got {raw:?}"),
+                )
+            }),
         }
     }
 }
 
 /// A base URL: http(s), no query or fragment, stored without a trailing slash so `{url}/path` joins cleanly.
 fn parse_base_url(raw: &str) -> Result<Url, String> {
-    let url = Url::parse(raw.trim_end_matches('/')).map_err(|e| format!("is not a valid URL ({e})"))?;
+    let url =
+        Url::parse(raw.trim_end_matches('/')).map_err(|e| format!("is not a valid URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(format!("must be an http(s) URL, got {raw:?}"));
     }
@@ -134,10 +144,15 @@ impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let env = Env(lookup);
 
-        let listen_raw = env.get("LISTEN_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
-        let listen_addr = listen_raw
-            .parse()
-            .map_err(|_| err("LISTEN_ADDR", format!("must be host:port like 127.0.0.1:8080, got {listen_raw:?}")))?;
+        let listen_raw = env
+            .get("LISTEN_ADDR")
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen_addr = listen_raw.parse().map_err(|_| {
+            err(
+                "LISTEN_ADDR",
+                format!("must be host:port like 127.0.0.1:8080, got {listen_raw:?}"),
+            )
+        })?;
 
         let active = EncryptionKey::parse(&env.required(
             "ENCRYPTION_KEY",
@@ -150,7 +165,10 @@ impl Settings {
                 list.split(',')
                     .map(str::trim)
                     .filter(|s| !s.is_empty())
-                    .map(|k| EncryptionKey::parse(k).map_err(|p| err("ENCRYPTION_KEYS_OLD", format!("has a key that {p}"))))
+                    .map(|k| {
+                        EncryptionKey::parse(k)
+                            .map_err(|p| err("ENCRYPTION_KEYS_OLD", format!("has a key that {p}")))
+                    })
                     .collect::<Result<Vec<_>, _>>()
             })
             .transpose()?
@@ -168,15 +186,27 @@ impl Settings {
         let klaviyo_client_id = env.get("KLAVIYO_CLIENT_ID");
         let klaviyo_client_secret = env.get("KLAVIYO_CLIENT_SECRET");
         if klaviyo_client_id.is_some() != klaviyo_client_secret.is_some() {
-            let missing = if klaviyo_client_id.is_some() { "KLAVIYO_CLIENT_SECRET" } else { "KLAVIYO_CLIENT_ID" };
-            return Err(err(missing, "must be set together with its pair to enable Connect with Klaviyo"));
+            let missing = if klaviyo_client_id.is_some() {
+                "KLAVIYO_CLIENT_SECRET"
+            } else {
+                "KLAVIYO_CLIENT_ID"
+            };
+            return Err(err(
+                missing,
+                "must be set together with its pair to enable Connect with Klaviyo",
+            ));
         }
         let klaviyo = KlaviyoSettings {
             api_url: env.url("KLAVIYO_API_URL", "https://a.klaviyo.com")?,
-            revision: env.get("KLAVIYO_REVISION").unwrap_or_else(|| "2026-10-15".into()),
+            revision: env
+                .get("KLAVIYO_REVISION")
+                .unwrap_or_else(|| "2026-10-15".into()),
             client_id: klaviyo_client_id,
             client_secret: klaviyo_client_secret.map(SecretString::from),
-            oauth_authorize_url: env.url("KLAVIYO_OAUTH_AUTHORIZE_URL", "https://www.klaviyo.com/oauth/authorize")?,
+            oauth_authorize_url: env.url(
+                "KLAVIYO_OAUTH_AUTHORIZE_URL",
+                "https://www.klaviyo.com/oauth/authorize",
+            )?,
             budget_per_sec: env.number("KLAVIYO_BUDGET_PER_SEC", 40)?,
             budget_per_min: env.number("KLAVIYO_BUDGET_PER_MIN", 600)?,
             predictive_budget_per_sec: env.number("KLAVIYO_PREDICTIVE_BUDGET_PER_SEC", 5)?,
@@ -210,7 +240,12 @@ impl Settings {
         let log_format = match env.get("LOG_FORMAT").as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
-            Some(other) => return Err(err("LOG_FORMAT", format!("must be pretty or json, got {other:?}"))),
+            Some(other) => {
+                return Err(err(
+                    "LOG_FORMAT",
+                    format!("must be pretty or json, got {other:?}"),
+                ));
+            }
         };
 
         Ok(Self {
@@ -263,9 +298,15 @@ mod tests {
         assert_eq!(s.auth_callback_url(), "http://127.0.0.1:8080/auth");
         assert_eq!(s.listen_addr.to_string(), "127.0.0.1:8080");
         assert!(s.database_url.is_none());
-        assert_eq!(join(&s.bigcommerce.login_url, "/oauth2/token"), "https://login.bigcommerce.com/oauth2/token");
+        assert_eq!(
+            join(&s.bigcommerce.login_url, "/oauth2/token"),
+            "https://login.bigcommerce.com/oauth2/token"
+        );
         assert_eq!(s.klaviyo.revision, "2026-10-15");
-        assert_eq!((s.klaviyo.budget_per_sec, s.klaviyo.budget_per_min), (40, 600));
+        assert_eq!(
+            (s.klaviyo.budget_per_sec, s.klaviyo.budget_per_min),
+            (40, 600)
+        );
         assert_eq!(s.resolve.klaviyo_wait_ms, 600);
         assert_eq!(s.log_format, LogFormat::Pretty);
     }
@@ -294,7 +335,11 @@ mod tests {
             ("KLAVIYO_CLIENT_ID", "only-one-half"),
         ] {
             let e = with(&[(name, value)]).unwrap_err();
-            let expected = if name == "KLAVIYO_CLIENT_ID" { "KLAVIYO_CLIENT_SECRET" } else { name };
+            let expected = if name == "KLAVIYO_CLIENT_ID" {
+                "KLAVIYO_CLIENT_SECRET"
+            } else {
+                name
+            };
             assert_eq!(e.variable, expected, "{name}={value}");
         }
     }
@@ -309,7 +354,14 @@ mod tests {
 
     #[test]
     fn frame_ancestors_are_normalized_origins() {
-        let s = with(&[("ADMIN_FRAME_ANCESTORS", "http://127.0.0.1:9000/, https://cp.example")]).unwrap();
-        assert_eq!(s.admin_frame_ancestors, vec!["http://127.0.0.1:9000", "https://cp.example"]);
+        let s = with(&[(
+            "ADMIN_FRAME_ANCESTORS",
+            "http://127.0.0.1:9000/, https://cp.example",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.admin_frame_ancestors,
+            vec!["http://127.0.0.1:9000", "https://cp.example"]
+        );
     }
 }

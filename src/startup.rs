@@ -35,7 +35,10 @@ pub struct Application {
 
 /// The admin page may only be framed by the BigCommerce control panel (plus `ADMIN_FRAME_ANCESTORS`).
 pub fn admin_content_security_policy(settings: &Settings) -> String {
-    let mut ancestors = vec!["https://*.mybigcommerce.com".to_string(), "https://login.bigcommerce.com".to_string()];
+    let mut ancestors = vec![
+        "https://*.mybigcommerce.com".to_string(),
+        "https://login.bigcommerce.com".to_string(),
+    ];
     ancestors.extend(settings.admin_frame_ancestors.iter().cloned());
     format!(
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
@@ -54,11 +57,17 @@ impl Application {
     pub async fn build(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.listen_addr)
             .with_context(|| format!("Failed to bind {}", settings.listen_addr))?;
-        let port = listener.local_addr().context("Failed to read the bound port")?.port();
+        let port = listener
+            .local_addr()
+            .context("Failed to read the bound port")?
+            .port();
         let state = web::Data::new(AppState {
             keyring: settings.keyring.clone(),
             sessions: SessionSigner::new(&settings.keyring)?,
-            callbacks: CallbackVerifier::new(&settings.bigcommerce.client_id, &settings.bigcommerce.client_secret)?,
+            callbacks: CallbackVerifier::new(
+                &settings.bigcommerce.client_id,
+                &settings.bigcommerce.client_secret,
+            )?,
             exchanger: TokenExchanger::new(&settings.bigcommerce)?,
             settings,
             pool,
@@ -77,8 +86,16 @@ impl Application {
                 )
                 .app_data(state.clone())
                 .app_data(metrics.clone())
-                .service(web::resource("/auth").wrap(admin_headers(&csp)).route(web::get().to(callbacks::auth)))
-                .service(web::resource("/load").wrap(admin_headers(&csp)).route(web::get().to(callbacks::load)))
+                .service(
+                    web::resource("/auth")
+                        .wrap(admin_headers(&csp))
+                        .route(web::get().to(callbacks::auth)),
+                )
+                .service(
+                    web::resource("/load")
+                        .wrap(admin_headers(&csp))
+                        .route(web::get().to(callbacks::load)),
+                )
                 .route("/uninstall", web::get().to(callbacks::uninstall))
                 .route("/remove_user", web::get().to(callbacks::remove_user))
                 .service(

@@ -38,7 +38,13 @@ impl RootSpanBuilder for RedactingRootSpan {
                 .ok()
                 .and_then(|r| r.response().error().map(|e| format!("{e:?}")))
                 .or_else(|| outcome.as_ref().err().map(|e| format!("{e:?}")));
-            span.in_scope(|| tracing::error!(status = status.as_u16(), error = error.as_deref().unwrap_or(""), "request failed"));
+            span.in_scope(|| {
+                tracing::error!(
+                    status = status.as_u16(),
+                    error = error.as_deref().unwrap_or(""),
+                    "request failed"
+                )
+            });
         }
     }
 }
@@ -48,8 +54,11 @@ pub fn init<W>(format: LogFormat, default_filter: &str, writer: W)
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -73,7 +73,10 @@ impl TokenExchanger {
     }
 
     #[tracing::instrument(name = "Exchange install code", skip_all)]
-    pub async fn exchange(&self, request: &AuthorizationRequest<'_>) -> Result<TokenResponse, ExchangeError> {
+    pub async fn exchange(
+        &self,
+        request: &AuthorizationRequest<'_>,
+    ) -> Result<TokenResponse, ExchangeError> {
         let form = [
             ("client_id", self.client_id.as_str()),
             ("client_secret", self.client_secret.expose_secret()),
@@ -101,7 +104,9 @@ impl TokenExchanger {
             let code = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
                 .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-                .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+                .filter(|c| {
+                    c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                })
                 .unwrap_or_else(|| "unknown_error".into());
             return Err(ExchangeError::Refused {
                 status: status.as_u16(),

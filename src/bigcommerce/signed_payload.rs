@@ -76,11 +76,15 @@ impl CallbackVerifier {
 
     #[tracing::instrument(name = "Verify signed callback", skip_all)]
     pub fn verify(&self, token: Option<&str>) -> Result<SignedCallback, InvalidCallbackToken> {
-        let token = token.filter(|t| !t.is_empty()).ok_or(InvalidCallbackToken::Missing)?;
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or(InvalidCallbackToken::Missing)?;
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)?;
         let claims = data.claims;
-        let store_hash = StoreHash::from_context(&claims.sub).map_err(|_| InvalidCallbackToken::BadSubject)?;
-        let expires_at = OffsetDateTime::from_unix_timestamp(claims.exp).map_err(|_| InvalidCallbackToken::BadSubject)?;
+        let store_hash =
+            StoreHash::from_context(&claims.sub).map_err(|_| InvalidCallbackToken::BadSubject)?;
+        let expires_at = OffsetDateTime::from_unix_timestamp(claims.exp)
+            .map_err(|_| InvalidCallbackToken::BadSubject)?;
         Ok(SignedCallback {
             store_hash,
             user: claims.user,

@@ -10,7 +10,10 @@ use crate::domain::StoreHash;
 /// Returns how many values were re-sealed. Fails (changing nothing) if any value cannot be opened.
 #[tracing::instrument(name = "Rotate encryption keys", skip_all)]
 pub async fn reseal_all(pool: &PgPool, keyring: &Keyring) -> anyhow::Result<usize> {
-    let mut tx = pool.begin().await.context("Failed to start a transaction")?;
+    let mut tx = pool
+        .begin()
+        .await
+        .context("Failed to start a transaction")?;
     let mut resealed = 0;
     for row in db::stores::all_sealed_tokens(&mut tx).await? {
         if !keyring.is_stale(&row.sealed) {
@@ -24,6 +27,8 @@ pub async fn reseal_all(pool: &PgPool, keyring: &Keyring) -> anyhow::Result<usiz
         db::stores::replace_sealed_token(&mut tx, row.id, &keyring.seal(&plain, &aad)).await?;
         resealed += 1;
     }
-    tx.commit().await.context("Failed to commit the re-sealed secrets")?;
+    tx.commit()
+        .await
+        .context("Failed to commit the re-sealed secrets")?;
     Ok(resealed)
 }

@@ -126,7 +126,8 @@ impl Keyring {
             return Err(OpenError::Tampered);
         }
         let (nonce_bytes, ciphertext) = sealed.bytes.split_at(NONCE_LEN);
-        let nonce_array: [u8; NONCE_LEN] = nonce_bytes.try_into().map_err(|_| OpenError::Tampered)?;
+        let nonce_array: [u8; NONCE_LEN] =
+            nonce_bytes.try_into().map_err(|_| OpenError::Tampered)?;
         let plaintext = key
             .cipher()
             .decrypt(
@@ -203,7 +204,11 @@ mod tests {
         for i in 0..sealed.bytes.len() {
             let mut bad = sealed.clone();
             bad.bytes[i] ^= 0x01;
-            assert_eq!(ring.open(&bad, "a").unwrap_err(), OpenError::Tampered, "byte {i}");
+            assert_eq!(
+                ring.open(&bad, "a").unwrap_err(),
+                OpenError::Tampered,
+                "byte {i}"
+            );
         }
         let mut truncated = sealed.clone();
         truncated.bytes.truncate(5);
@@ -235,7 +240,10 @@ mod tests {
     fn wrong_key_fails() {
         let sealed = Keyring::new(key(1), vec![]).seal(&secret("tok"), "a");
         let other = Keyring::new(key(2), vec![]);
-        assert!(matches!(other.open(&sealed, "a"), Err(OpenError::UnknownKey(_))));
+        assert!(matches!(
+            other.open(&sealed, "a"),
+            Err(OpenError::UnknownKey(_))
+        ));
         // Same id but different bytes cannot happen by accident; force it to prove the tag check.
         let forged = Sealed {
             key_id: other.active_key_id().to_string(),

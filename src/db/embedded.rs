@@ -43,7 +43,11 @@ struct PgUser {
 impl EmbeddedPostgres {
     pub fn start(options: EmbeddedOptions) -> anyhow::Result<Self> {
         let bin_dir = find_bin_dir(options.bin_dir.as_deref())?;
-        let run_as = if running_as_root()? { Some(postgres_user()?) } else { None };
+        let run_as = if running_as_root()? {
+            Some(postgres_user()?)
+        } else {
+            None
+        };
         let root = prepare_root(&options.root, run_as.as_ref(), options.allow_fallback)?;
         let pgdata = root.join("pg");
 
@@ -61,7 +65,11 @@ impl EmbeddedPostgres {
             cluster.initdb()?;
         }
         // A cluster left running by a crashed earlier run would hold the data directory.
-        if cluster.pg_ctl(&["status"]).map(|s| s.success()).unwrap_or(false) {
+        if cluster
+            .pg_ctl(&["status"])
+            .map(|s| s.success())
+            .unwrap_or(false)
+        {
             let _ = cluster.pg_ctl(&["stop", "-m", "fast", "-w"]);
         }
         cluster.start_server()?;
@@ -79,7 +87,10 @@ impl EmbeddedPostgres {
 
     /// A URL for `database` as the cluster's superuser (trust authentication on loopback only).
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}?sslmode=disable", self.port)
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{database}?sslmode=disable",
+            self.port
+        )
     }
 
     /// Stops the cluster and the watchdog; deletes a throwaway cluster's files.
@@ -119,9 +130,15 @@ impl EmbeddedPostgres {
 
     fn initdb(&self) -> anyhow::Result<()> {
         let mut cmd = self.command("initdb");
-        cmd.arg("-D")
-            .arg(&self.pgdata)
-            .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C"]);
+        cmd.arg("-D").arg(&self.pgdata).args([
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ]);
         if self.ephemeral {
             cmd.arg("-N");
         }
@@ -198,7 +215,10 @@ impl EmbeddedPostgres {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        self.watchdog = Some(cmd.spawn().context("Failed to start the embedded Postgres watchdog")?);
+        self.watchdog = Some(
+            cmd.spawn()
+                .context("Failed to start the embedded Postgres watchdog")?,
+        );
         Ok(())
     }
 }
@@ -225,7 +245,8 @@ fn run_quietly(mut cmd: Command, what: &str) -> anyhow::Result<()> {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("Failed to find a free port")?;
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").context("Failed to find a free port")?;
     Ok(listener.local_addr()?.port())
 }
 
@@ -286,8 +307,13 @@ pub fn find_bin_dir(configured: Option<&Path>) -> anyhow::Result<PathBuf> {
         )
 }
 
-fn prepare_root(preferred: &Path, run_as: Option<&PgUser>, allow_fallback: bool) -> anyhow::Result<PathBuf> {
-    let preferred = std::path::absolute(preferred).context("Failed to resolve the database folder")?;
+fn prepare_root(
+    preferred: &Path,
+    run_as: Option<&PgUser>,
+    allow_fallback: bool,
+) -> anyhow::Result<PathBuf> {
+    let preferred =
+        std::path::absolute(preferred).context("Failed to resolve the database folder")?;
     let Some(user) = run_as else {
         std::fs::create_dir_all(&preferred)
             .with_context(|| format!("Failed to create {}", preferred.display()))?;

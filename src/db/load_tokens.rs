@@ -4,7 +4,11 @@ use time::OffsetDateTime;
 
 /// Records a `/load` token id; false when it was already used (a replay).
 #[tracing::instrument(name = "Consume /load token id", skip_all)]
-pub async fn consume(conn: &mut PgConnection, jti: &str, expires_at: OffsetDateTime) -> anyhow::Result<bool> {
+pub async fn consume(
+    conn: &mut PgConnection,
+    jti: &str,
+    expires_at: OffsetDateTime,
+) -> anyhow::Result<bool> {
     // Keep the table small: ids are only needed while their token could still verify.
     sqlx::query!("DELETE FROM consumed_load_tokens WHERE expires_at < now()")
         .execute(&mut *conn)

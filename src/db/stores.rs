@@ -27,7 +27,10 @@ pub struct InstalledStore {
 
 /// Inserts the store or, on re-install, replaces its token, scope, owner and install id.
 #[tracing::instrument(name = "Upsert installed store", skip_all, fields(store_hash = %install.store_hash))]
-pub async fn upsert_install(conn: &mut PgConnection, install: &NewInstall<'_>) -> anyhow::Result<i64> {
+pub async fn upsert_install(
+    conn: &mut PgConnection,
+    install: &NewInstall<'_>,
+) -> anyhow::Result<i64> {
     sqlx::query_scalar!(
         r#"INSERT INTO stores (store_hash, install_id, access_token_sealed, access_token_key_id, scope,
                                account_uuid, owner_bc_user_id, owner_email, installed_at, uninstalled_at)
@@ -60,7 +63,10 @@ pub async fn upsert_install(conn: &mut PgConnection, install: &NewInstall<'_>) -
 
 /// The store, if it is installed now.
 #[tracing::instrument(name = "Find installed store", skip(conn))]
-pub async fn find_installed(conn: &mut PgConnection, store_hash: &StoreHash) -> anyhow::Result<Option<InstalledStore>> {
+pub async fn find_installed(
+    conn: &mut PgConnection,
+    store_hash: &StoreHash,
+) -> anyhow::Result<Option<InstalledStore>> {
     let row = sqlx::query!(
         r#"SELECT id, install_id AS "install_id!" FROM stores
            WHERE store_hash = $1 AND install_id IS NOT NULL AND uninstalled_at IS NULL"#,
@@ -76,11 +82,17 @@ pub async fn find_installed(conn: &mut PgConnection, store_hash: &StoreHash) -> 
 }
 
 /// The store's id whatever its state (uninstall keeps the row for the audit log).
-pub async fn find_id(conn: &mut PgConnection, store_hash: &StoreHash) -> anyhow::Result<Option<i64>> {
-    sqlx::query_scalar!("SELECT id FROM stores WHERE store_hash = $1", store_hash.as_str())
-        .fetch_optional(conn)
-        .await
-        .context("Failed to look up the store")
+pub async fn find_id(
+    conn: &mut PgConnection,
+    store_hash: &StoreHash,
+) -> anyhow::Result<Option<i64>> {
+    sqlx::query_scalar!(
+        "SELECT id FROM stores WHERE store_hash = $1",
+        store_hash.as_str()
+    )
+    .fetch_optional(conn)
+    .await
+    .context("Failed to look up the store")
 }
 
 /// Forgets the token and ends the install; keeps the row (hash, uninstall time) for the audit log.
@@ -120,7 +132,10 @@ pub async fn live_session_store(
 }
 
 /// The sealed BigCommerce token of an installed store.
-pub async fn sealed_access_token(pool: &PgPool, store_hash: &StoreHash) -> anyhow::Result<Option<Sealed>> {
+pub async fn sealed_access_token(
+    pool: &PgPool,
+    store_hash: &StoreHash,
+) -> anyhow::Result<Option<Sealed>> {
     let row = sqlx::query!(
         r#"SELECT access_token_sealed AS "bytes!", access_token_key_id AS "key_id!" FROM stores
            WHERE store_hash = $1 AND access_token_sealed IS NOT NULL AND uninstalled_at IS NULL"#,
@@ -162,7 +177,11 @@ pub async fn all_sealed_tokens(conn: &mut PgConnection) -> anyhow::Result<Vec<Se
         .collect())
 }
 
-pub async fn replace_sealed_token(conn: &mut PgConnection, id: i64, sealed: &Sealed) -> anyhow::Result<()> {
+pub async fn replace_sealed_token(
+    conn: &mut PgConnection,
+    id: i64,
+    sealed: &Sealed,
+) -> anyhow::Result<()> {
     sqlx::query!(
         "UPDATE stores SET access_token_sealed = $2, access_token_key_id = $3, updated_at = now() WHERE id = $1",
         id,

@@ -9,7 +9,11 @@ pub struct StoreUser<'a> {
 
 /// Inserts or refreshes a store user; true when the user is new to this store.
 #[tracing::instrument(name = "Upsert store user", skip_all, fields(store_id, bc_user_id = user.bc_user_id))]
-pub async fn upsert(conn: &mut PgConnection, store_id: i64, user: &StoreUser<'_>) -> anyhow::Result<bool> {
+pub async fn upsert(
+    conn: &mut PgConnection,
+    store_id: i64,
+    user: &StoreUser<'_>,
+) -> anyhow::Result<bool> {
     let inserted = sqlx::query_scalar!(
         r#"INSERT INTO store_users (store_id, bc_user_id, email, is_owner)
            VALUES ($1, $2, $3, $4)
@@ -29,7 +33,11 @@ pub async fn upsert(conn: &mut PgConnection, store_id: i64, user: &StoreUser<'_>
 
 /// Removes one user's access; true when the user existed.
 #[tracing::instrument(name = "Delete store user", skip(conn))]
-pub async fn delete(conn: &mut PgConnection, store_id: i64, bc_user_id: i64) -> anyhow::Result<bool> {
+pub async fn delete(
+    conn: &mut PgConnection,
+    store_id: i64,
+    bc_user_id: i64,
+) -> anyhow::Result<bool> {
     let done = sqlx::query!(
         "DELETE FROM store_users WHERE store_id = $1 AND bc_user_id = $2",
         store_id,
@@ -51,8 +59,11 @@ pub async fn delete_all(conn: &mut PgConnection, store_id: i64) -> anyhow::Resul
 }
 
 pub async fn count(pool: &PgPool, store_id: i64) -> anyhow::Result<i64> {
-    sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM store_users WHERE store_id = $1"#, store_id)
-        .fetch_one(pool)
-        .await
-        .context("Failed to count store users")
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM store_users WHERE store_id = $1"#,
+        store_id
+    )
+    .fetch_one(pool)
+    .await
+    .context("Failed to count store users")
 }

@@ -68,7 +68,15 @@ mod tests {
     #[test]
     fn rejects_everything_else() {
         for bad in [
-            "", "ABC123", "abc-123", "abc 123", "abc/123", "../etc", "abc123\n", "ä", "abc%20",
+            "",
+            "ABC123",
+            "abc-123",
+            "abc 123",
+            "abc/123",
+            "../etc",
+            "abc123\n",
+            "ä",
+            "abc%20",
             "0123456789abcdefghijklmnopqrstuvw",
         ] {
             assert_eq!(StoreHash::parse(bad), Err(InvalidStoreHash), "{bad:?}");
@@ -77,8 +85,17 @@ mod tests {
 
     #[test]
     fn parses_context() {
-        assert_eq!(StoreHash::from_context("stores/g5cd38").unwrap().as_str(), "g5cd38");
-        for bad in ["g5cd38", "stores/", "store/g5cd38", "stores/g5cd38/x", "stores/G5"] {
+        assert_eq!(
+            StoreHash::from_context("stores/g5cd38").unwrap().as_str(),
+            "g5cd38"
+        );
+        for bad in [
+            "g5cd38",
+            "stores/",
+            "store/g5cd38",
+            "stores/g5cd38/x",
+            "stores/G5",
+        ] {
             assert!(StoreHash::from_context(bad).is_err(), "{bad:?}");
         }
     }

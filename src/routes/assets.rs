@@ -26,7 +26,10 @@ pub const ASSETS: &[Asset] = &[
 ];
 
 fn short_hash(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)[..8].iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Changes whenever any asset changes: pages reference `?v={ASSET_VERSION}` so browsers may cache for a year.

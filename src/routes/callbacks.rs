@@ -38,7 +38,10 @@ fn signed_payload(req: &HttpRequest) -> Option<String> {
 fn external_install_redirect(state: &AppState, outcome: &str) -> HttpResponse {
     let location = join(
         &state.settings.bigcommerce.login_url,
-        &format!("/app/{}/install/{outcome}", state.settings.bigcommerce.client_id),
+        &format!(
+            "/app/{}/install/{outcome}",
+            state.settings.bigcommerce.client_id
+        ),
     );
     HttpResponse::Found()
         .insert_header((actix_web::http::header::LOCATION, location))
@@ -56,7 +59,8 @@ pub async fn auth(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let (Some(code), Some(scope), Some(context)) = (query.code, query.scope, query.context) else {
         return Err(PageError::BadRequest(INCOMPLETE));
     };
-    let store_hash = StoreHash::from_context(&context).map_err(|_| PageError::BadRequest(INCOMPLETE))?;
+    let store_hash =
+        StoreHash::from_context(&context).map_err(|_| PageError::BadRequest(INCOMPLETE))?;
     tracing::Span::current().record("store_hash", store_hash.as_str());
 
     let redirect_uri = state.settings.auth_callback_url();
@@ -74,7 +78,9 @@ pub async fn auth(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             if token.context == context {
                 Ok(token)
             } else {
-                Err(ExchangeError::Unavailable(anyhow::anyhow!("token response names another store")))
+                Err(ExchangeError::Unavailable(anyhow::anyhow!(
+                    "token response names another store"
+                )))
             }
         });
     let token = match exchanged {
@@ -92,12 +98,17 @@ pub async fn auth(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 
     let owner = token.owner.clone().unwrap_or_else(|| token.user.clone());
     let install_id = Uuid::new_v4();
-    let sealed = state
-        .keyring
-        .seal(&token.access_token, &db::stores::access_token_aad(&store_hash));
+    let sealed = state.keyring.seal(
+        &token.access_token,
+        &db::stores::access_token_aad(&store_hash),
+    );
     let granted_scope = token.scope.clone().unwrap_or(scope);
 
-    let mut tx = state.pool.begin().await.context("Failed to start a transaction")?;
+    let mut tx = state
+        .pool
+        .begin()
+        .await
+        .context("Failed to start a transaction")?;
     let reinstall = db::stores::find_id(&mut tx, &store_hash).await?.is_some();
     let store_id = db::stores::upsert_install(
         &mut tx,
@@ -151,7 +162,13 @@ pub async fn auth(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     if external {
         return Ok(external_install_redirect(&state, "succeeded"));
     }
-    render_admin_page(&state, &store_hash, token.user.id, &token.user.email, install_id)
+    render_admin_page(
+        &state,
+        &store_hash,
+        token.user.id,
+        &token.user.email,
+        install_id,
+    )
 }
 
 /// `GET /load`: the merchant opens the app; verify, record the user, answer with the admin page.
@@ -166,7 +183,11 @@ pub async fn load(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         })?;
     tracing::Span::current().record("store_hash", callback.store_hash.as_str());
 
-    let mut tx = state.pool.begin().await.context("Failed to start a transaction")?;
+    let mut tx = state
+        .pool
+        .begin()
+        .await
+        .context("Failed to start a transaction")?;
     let store = db::stores::find_installed(&mut tx, &callback.store_hash)
         .await?
         .ok_or(PageError::Forbidden(
@@ -174,7 +195,8 @@ pub async fn load(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
         ))?;
     // BigCommerce always sends a jti; without one a token could be replayed for its whole 24 h life.
     let jti = callback.jti.as_deref().ok_or(PageError::SessionExpired)?;
-    let replay_window_end = callback.expires_at + time::Duration::seconds(crate::bigcommerce::signed_payload::LEEWAY_SECONDS as i64);
+    let replay_window_end = callback.expires_at
+        + time::Duration::seconds(crate::bigcommerce::signed_payload::LEEWAY_SECONDS as i64);
     if !db::load_tokens::consume(&mut tx, jti, replay_window_end).await? {
         tracing::info!("refused a replayed /load token");
         return Err(PageError::SessionExpired);
@@ -205,23 +227,39 @@ pub async fn load(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     tx.commit().await.context("Failed to commit the load")?;
 
     scripts::on_load(&callback.store_hash).await;
-    render_admin_page(&state, &callback.store_hash, callback.user.id, &callback.user.email, store.install_id)
+    render_admin_page(
+        &state,
+        &callback.store_hash,
+        callback.user.id,
+        &callback.user.email,
+        store.install_id,
+    )
 }
 
 fn verify_server_callback(req: &HttpRequest, state: &AppState) -> Result<SignedCallback, ApiError> {
-    state.callbacks.verify(signed_payload(req).as_deref()).map_err(|e| {
-        tracing::info!(reason = %e, "refused callback token");
-        ApiError::InvalidSignedPayload
-    })
+    state
+        .callbacks
+        .verify(signed_payload(req).as_deref())
+        .map_err(|e| {
+            tracing::info!(reason = %e, "refused callback token");
+            ApiError::InvalidSignedPayload
+        })
 }
 
 /// `GET /uninstall` (server to server): forget the store's secrets and users; keep the row and the audit log.
 #[tracing::instrument(name = "Uninstall callback", skip_all, fields(store_hash = tracing::field::Empty))]
-pub async fn uninstall(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn uninstall(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let callback = verify_server_callback(&req, &state)?;
     tracing::Span::current().record("store_hash", callback.store_hash.as_str());
 
-    let mut tx = state.pool.begin().await.context("Failed to start a transaction")?;
+    let mut tx = state
+        .pool
+        .begin()
+        .await
+        .context("Failed to start a transaction")?;
     if let Some(store_id) = db::stores::find_id(&mut tx, &callback.store_hash).await? {
         let was_installed = db::stores::mark_uninstalled(&mut tx, store_id).await?;
         let users_removed = db::users::delete_all(&mut tx, store_id).await?;
@@ -239,18 +277,27 @@ pub async fn uninstall(req: HttpRequest, state: web::Data<AppState>) -> Result<H
             .await?;
         }
     }
-    tx.commit().await.context("Failed to commit the uninstall")?;
+    tx.commit()
+        .await
+        .context("Failed to commit the uninstall")?;
     tracing::info!("store uninstalled");
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "uninstalled" })))
 }
 
 /// `GET /remove_user` (server to server): that user's access and live sessions end.
 #[tracing::instrument(name = "Remove-user callback", skip_all, fields(store_hash = tracing::field::Empty))]
-pub async fn remove_user(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn remove_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let callback = verify_server_callback(&req, &state)?;
     tracing::Span::current().record("store_hash", callback.store_hash.as_str());
 
-    let mut tx = state.pool.begin().await.context("Failed to start a transaction")?;
+    let mut tx = state
+        .pool
+        .begin()
+        .await
+        .context("Failed to start a transaction")?;
     if let Some(store_id) = db::stores::find_id(&mut tx, &callback.store_hash).await?
         && db::users::delete(&mut tx, store_id, callback.user.id).await?
     {
@@ -266,6 +313,8 @@ pub async fn remove_user(req: HttpRequest, state: web::Data<AppState>) -> Result
         )
         .await?;
     }
-    tx.commit().await.context("Failed to commit the user removal")?;
+    tx.commit()
+        .await
+        .context("Failed to commit the user removal")?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "user_removed" })))
 }

@@ -9,7 +9,10 @@ use askama::Template;
 
 pub const SESSION_EXPIRED: &str = "Session expired — reopen Profile Bridge from the Apps menu";
 
-fn error_chain_fmt(e: &impl std::error::Error, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+fn error_chain_fmt(
+    e: &impl std::error::Error,
+    f: &mut std::fmt::Formatter<'_>,
+) -> std::fmt::Result {
     writeln!(f, "{e}")?;
     let mut current = e.source();
     while let Some(cause) = current {

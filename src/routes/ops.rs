@@ -20,9 +20,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         Ok(Ok(_)) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
         Ok(Err(error)) => {
             tracing::warn!(error = %error, "readiness: database unreachable");
-            HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "database_unreachable" }))
+            HttpResponse::ServiceUnavailable()
+                .json(serde_json::json!({ "status": "database_unreachable" }))
         }
-        Err(_) => HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "database_timeout" })),
+        Err(_) => HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({ "status": "database_timeout" })),
     }
 }
 
@@ -38,7 +40,9 @@ pub fn prometheus_handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
-                .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
+                .set_buckets(&[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ])
                 .expect("static, non-empty buckets");
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
@@ -61,6 +65,7 @@ pub async fn track_requests(
     let status = response.status().as_u16().to_string();
     metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "route" => route).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
     Ok(response)
 }
