@@ -10,12 +10,17 @@ use anyhow::Context;
 use sqlx::PgPool;
 use tracing_actix_web::TracingLogger;
 
+use crate::bigcommerce::client::BigCommerceClient;
 use crate::bigcommerce::oauth::TokenExchanger;
+use crate::bigcommerce::scripts::ScriptReconciler;
 use crate::bigcommerce::signed_payload::CallbackVerifier;
 use crate::crypto::Keyring;
-use crate::routes::{admin, assets, callbacks, ops};
+use crate::domain::StoreHash;
+use crate::routes::errors::json_error_handler;
+use crate::routes::storefront::StorefrontScript;
+use crate::routes::{admin, assets, callbacks, ops, storefront};
 use crate::session::SessionSigner;
-use crate::settings::Settings;
+use crate::settings::{Settings, join};
 use crate::telemetry::RedactingRootSpan;
 
 /// Shared by every handler.
@@ -26,6 +31,26 @@ pub struct AppState {
     pub sessions: SessionSigner,
     pub callbacks: CallbackVerifier,
     pub exchanger: TokenExchanger,
+    pub reconciler: ScriptReconciler,
+    pub storefront_script: StorefrontScript,
+}
+
+impl AppState {
+    /// The installed store's BigCommerce token, unsealed for one use.
+    pub async fn store_access_token(
+        &self,
+        store_hash: &StoreHash,
+    ) -> anyhow::Result<Option<secrecy::SecretString>> {
+        let Some(sealed) = crate::db::stores::sealed_access_token(&self.pool, store_hash).await?
+        else {
+            return Ok(None);
+        };
+        let token = self
+            .keyring
+            .open(&sealed, &crate::db::stores::access_token_aad(store_hash))
+            .context("Failed to unseal the store's access token")?;
+        Ok(Some(token))
+    }
 }
 
 pub struct Application {
@@ -61,7 +86,16 @@ impl Application {
             .local_addr()
             .context("Failed to read the bound port")?
             .port();
+        let storefront_script = StorefrontScript::new(&settings.bigcommerce.client_id);
+        let reconciler = ScriptReconciler {
+            client: BigCommerceClient::new(settings.bigcommerce.api_url.clone())?,
+            pool: pool.clone(),
+            script_url: join(&settings.app_url, "/storefront.js"),
+            script_version: storefront_script.version.clone(),
+        };
         let state = web::Data::new(AppState {
+            reconciler,
+            storefront_script,
             keyring: settings.keyring.clone(),
             sessions: SessionSigner::new(&settings.keyring)?,
             callbacks: CallbackVerifier::new(
@@ -101,8 +135,22 @@ impl Application {
                 .service(
                     web::scope("/api/v1")
                         .wrap(admin_headers(&csp))
-                        .route("/settings", web::get().to(admin::get_settings)),
+                        .app_data(
+                            web::JsonConfig::default()
+                                .limit(8192)
+                                .error_handler(json_error_handler),
+                        )
+                        .route("/settings", web::get().to(admin::settings::get_settings))
+                        .route(
+                            "/settings/script",
+                            web::put().to(admin::settings::put_script_settings),
+                        )
+                        .route(
+                            "/script/repair",
+                            web::post().to(admin::settings::repair_script),
+                        ),
                 )
+                .route("/storefront.js", web::get().to(storefront::storefront_js))
                 .route("/static/{name}", web::get().to(assets::static_asset))
                 .route("/healthz", web::get().to(ops::healthz))
                 .route("/readyz", web::get().to(ops::readyz))

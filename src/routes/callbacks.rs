@@ -7,7 +7,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::bigcommerce::oauth::{AuthorizationRequest, ExchangeError};
-use crate::bigcommerce::scripts;
+use crate::bigcommerce::scripts::Mode;
 use crate::bigcommerce::signed_payload::SignedCallback;
 use crate::db::{self, audit::Actor, users::StoreUser};
 use crate::domain::StoreHash;
@@ -157,18 +157,27 @@ pub async fn auth(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     tx.commit().await.context("Failed to commit the install")?;
     tracing::info!(reinstall, "store installed");
 
-    scripts::on_install(&store_hash).await;
+    // Storefront scripts: a failure is recorded for the admin page and retried at /load, never fails the install.
+    if let Err(error) = state
+        .reconciler
+        .reconcile(store_id, &store_hash, &token.access_token, Mode::Install)
+        .await
+    {
+        tracing::error!(error = ?error, "storefront-script reconciliation failed");
+    }
 
     if external {
         return Ok(external_install_redirect(&state, "succeeded"));
     }
     render_admin_page(
         &state,
+        store_id,
         &store_hash,
         token.user.id,
         &token.user.email,
         install_id,
     )
+    .await
 }
 
 /// `GET /load`: the merchant opens the app; verify, record the user, answer with the admin page.
@@ -226,14 +235,29 @@ pub async fn load(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     }
     tx.commit().await.context("Failed to commit the load")?;
 
-    scripts::on_load(&callback.store_hash).await;
+    // Creates scripts for channels that never had one (or whose creation failed) and reports drift.
+    match state.store_access_token(&callback.store_hash).await {
+        Ok(Some(token)) => {
+            if let Err(error) = state
+                .reconciler
+                .reconcile(store.id, &callback.store_hash, &token, Mode::Load)
+                .await
+            {
+                tracing::error!(error = ?error, "storefront-script check failed");
+            }
+        }
+        Ok(None) => tracing::warn!("installed store without a token"),
+        Err(error) => tracing::error!(error = ?error, "could not unseal the store token"),
+    }
     render_admin_page(
         &state,
+        store.id,
         &callback.store_hash,
         callback.user.id,
         &callback.user.email,
         store.install_id,
     )
+    .await
 }
 
 fn verify_server_callback(req: &HttpRequest, state: &AppState) -> Result<SignedCallback, ApiError> {
@@ -263,6 +287,7 @@ pub async fn uninstall(
     if let Some(store_id) = db::stores::find_id(&mut tx, &callback.store_hash).await? {
         let was_installed = db::stores::mark_uninstalled(&mut tx, store_id).await?;
         let users_removed = db::users::delete_all(&mut tx, store_id).await?;
+        db::storefront::forget_store(&mut tx, store_id).await?;
         if was_installed {
             db::audit::record(
                 &mut tx,

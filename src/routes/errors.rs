@@ -96,6 +96,14 @@ pub enum ApiError {
     SessionExpired,
     #[error("The signed payload did not verify")]
     InvalidSignedPayload,
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("{message}")]
+    Invalid {
+        code: &'static str,
+        message: String,
+        field: String,
+    },
     #[error("Something went wrong on our side")]
     Unexpected(#[from] anyhow::Error),
 }
@@ -114,6 +122,7 @@ impl ApiError {
         match self {
             Self::SessionExpired => "session_expired",
             Self::InvalidSignedPayload => "invalid_signed_payload",
+            Self::BadRequest { code, .. } | Self::Invalid { code, .. } => code,
             Self::Unexpected(_) => "internal_error",
         }
     }
@@ -123,13 +132,40 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::SessionExpired | Self::InvalidSignedPayload => StatusCode::UNAUTHORIZED,
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(serde_json::json!({
-            "error": { "code": self.code(), "message": self.to_string() }
-        }))
+        let mut error = serde_json::json!({ "code": self.code(), "message": self.to_string() });
+        if let Self::Invalid { field, .. } = self {
+            error["field"] = serde_json::Value::String(field.clone());
+        }
+        HttpResponse::build(self.status_code()).json(serde_json::json!({ "error": error }))
     }
+}
+
+/// Malformed JSON bodies on admin routes: a JSON `400`, not actix's plain-text default.
+pub fn json_error_handler(
+    error: actix_web::error::JsonPayloadError,
+    _: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    let (code, message) = match &error {
+        actix_web::error::JsonPayloadError::Overflow { .. }
+        | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => (
+            "body_too_large",
+            "The request body is too large".to_string(),
+        ),
+        actix_web::error::JsonPayloadError::ContentType => (
+            "unsupported_media_type",
+            "Send JSON with Content-Type: application/json".to_string(),
+        ),
+        other => (
+            "invalid_json",
+            format!("The request body is not valid: {other}"),
+        ),
+    };
+    ApiError::BadRequest { code, message }.into()
 }

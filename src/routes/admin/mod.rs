@@ -1,11 +1,12 @@
 //! The admin page (inside the control-panel iframe) and the admin JSON API behind its session token.
 
+pub mod settings;
+
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use askama::Template;
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::db;
@@ -20,22 +21,34 @@ struct AdminPage<'a> {
     user_email: &'a str,
     session_token: &'a str,
     asset_version: &'a str,
+    consent_category: &'a str,
+    consent_categories: &'a [&'a str],
+    channels: &'a [db::storefront::ChannelRow],
+    sync_error: Option<&'a str>,
 }
 
 /// The page `/auth` and `/load` answer with, carrying a fresh session for this user and install.
-pub fn render_admin_page(
+pub async fn render_admin_page(
     state: &AppState,
+    store_id: i64,
     store_hash: &StoreHash,
     bc_user_id: i64,
     user_email: &str,
     install_id: Uuid,
 ) -> Result<HttpResponse, PageError> {
     let token = state.sessions.issue(store_hash, bc_user_id, install_id)?;
+    let channels = db::storefront::channels(&state.pool, store_id).await?;
+    let consent_category = db::storefront::consent_category(&state.pool, store_id).await?;
+    let sync_error = db::storefront::sync_error(&state.pool, store_id).await?;
     let body = AdminPage {
         store_hash: store_hash.as_str(),
         user_email,
         session_token: &token,
         asset_version: crate::routes::assets::ASSET_VERSION.as_str(),
+        consent_category: &consent_category,
+        consent_categories: &crate::bigcommerce::scripts::CONSENT_CATEGORIES,
+        channels: &channels,
+        sync_error: sync_error.as_deref(),
     }
     .render()
     .map_err(|e| anyhow::anyhow!("Failed to render the admin page: {e}"))?;
@@ -83,17 +96,4 @@ impl FromRequest for AdminContext {
             })
         })
     }
-}
-
-#[derive(Serialize)]
-struct SettingsView<'a> {
-    store_hash: &'a str,
-}
-
-/// `GET /api/v1/settings`
-#[tracing::instrument(name = "Read settings", skip_all, fields(store_hash = %admin.store_hash))]
-pub async fn get_settings(admin: AdminContext) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(SettingsView {
-        store_hash: admin.store_hash.as_str(),
-    }))
 }
