@@ -2,9 +2,13 @@
 
 mod admin_session;
 mod auth;
+mod browser;
 mod embedded;
+mod fake_bigcommerce;
 mod helpers;
 mod load;
 mod ops;
+mod scripts;
 mod secrets;
+mod storefront_browser;
 mod uninstall;
