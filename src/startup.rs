@@ -10,12 +10,15 @@ use anyhow::Context;
 use sqlx::PgPool;
 use tracing_actix_web::TracingLogger;
 
+use crate::algolia::keys::AlgoliaClient;
 use crate::bigcommerce::client::BigCommerceClient;
 use crate::bigcommerce::oauth::TokenExchanger;
 use crate::bigcommerce::scripts::ScriptReconciler;
 use crate::bigcommerce::signed_payload::CallbackVerifier;
 use crate::crypto::Keyring;
 use crate::domain::StoreHash;
+use crate::klaviyo::client::KlaviyoClient;
+use crate::klaviyo::oauth::KlaviyoOAuth;
 use crate::routes::errors::json_error_handler;
 use crate::routes::storefront::StorefrontScript;
 use crate::routes::{admin, assets, callbacks, ops, storefront};
@@ -33,6 +36,10 @@ pub struct AppState {
     pub exchanger: TokenExchanger,
     pub reconciler: ScriptReconciler,
     pub storefront_script: StorefrontScript,
+    pub klaviyo: KlaviyoClient,
+    /// Present when `KLAVIYO_CLIENT_ID`/`KLAVIYO_CLIENT_SECRET` enable "Connect with Klaviyo".
+    pub klaviyo_oauth: Option<KlaviyoOAuth>,
+    pub algolia: AlgoliaClient,
 }
 
 impl AppState {
@@ -94,6 +101,9 @@ impl Application {
             script_version: storefront_script.version.clone(),
         };
         let state = web::Data::new(AppState {
+            klaviyo: KlaviyoClient::new(&settings.klaviyo)?,
+            klaviyo_oauth: KlaviyoOAuth::from_settings(&settings)?,
+            algolia: AlgoliaClient::new(settings.algolia_api_url.clone())?,
             reconciler,
             storefront_script,
             keyring: settings.keyring.clone(),

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod embedded;
 pub mod load_tokens;
+pub mod settings;
 pub mod storefront;
 pub mod stores;
 pub mod users;

@@ -19,6 +19,11 @@ pub const ASSETS: &[Asset] = &[
         body: include_str!("../../static/admin.css"),
     },
     Asset {
+        name: "popup.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../../static/popup.js"),
+    },
+    Asset {
         name: "admin.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../../static/admin.js"),

@@ -104,6 +104,10 @@ pub enum ApiError {
         message: String,
         field: String,
     },
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    #[error("{message}")]
+    Upstream { code: &'static str, message: String },
     #[error("Something went wrong on our side")]
     Unexpected(#[from] anyhow::Error),
 }
@@ -118,11 +122,22 @@ impl std::fmt::Debug for ApiError {
 }
 
 impl ApiError {
+    pub fn invalid(code: &'static str, field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            code,
+            message: message.into(),
+            field: field.to_string(),
+        }
+    }
+
     fn code(&self) -> &'static str {
         match self {
             Self::SessionExpired => "session_expired",
             Self::InvalidSignedPayload => "invalid_signed_payload",
-            Self::BadRequest { code, .. } | Self::Invalid { code, .. } => code,
+            Self::BadRequest { code, .. }
+            | Self::Invalid { code, .. }
+            | Self::NotFound { code, .. }
+            | Self::Upstream { code, .. } => code,
             Self::Unexpected(_) => "internal_error",
         }
     }
@@ -134,6 +149,8 @@ impl ResponseError for ApiError {
             Self::SessionExpired | Self::InvalidSignedPayload => StatusCode::UNAUTHORIZED,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
+            Self::Upstream { .. } => StatusCode::BAD_GATEWAY,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -390,18 +390,31 @@ async fn the_admin_page_shows_each_channel_and_its_error_in_chromium() {
     // Channel 2's script vanishes; a new channel cannot get one because the Scripts API now refuses.
     bc.with(|s| {
         s.scripts.retain(|x| x["channel_id"] != 2);
-        s.channels.push(channel(9, "Pop-up shop", "storefront", "active"));
+        s.channels
+            .push(channel(9, "Pop-up shop", "storefront", "active"));
         s.create_fails_with = Some(500);
     });
-    let url = |app: &TestApp| format!("{}/load?signed_payload_jwt={}", app.address, signed(&callback_claims("abc123", 1, 1)));
+    let url = |app: &TestApp| {
+        format!(
+            "{}/load?signed_payload_jwt={}",
+            app.address,
+            signed(&callback_claims("abc123", 1, 1))
+        )
+    };
 
     let dom = crate::browser::dump_dom(&url(&app)).await;
-    assert!(dom.contains(r#"data-state="ready""#), "the page script reached the API with its session:\n{dom}");
+    assert!(
+        dom.contains(r#"data-state="ready""#),
+        "the page script reached the API with its session:\n{dom}"
+    );
     assert!(dom.contains("Main store") && dom.contains("Installed"));
     assert!(dom.contains("Changed in Script Manager"));
     assert!(dom.contains("Pop-up shop") && dom.contains("BigCommerce answered 500"));
 
-    for (name, width) in [("admin-scripts-wide.png", 1200), ("admin-scripts-narrow.png", 420)] {
+    for (name, width) in [
+        ("admin-scripts-wide.png", 1200),
+        ("admin-scripts-narrow.png", 420),
+    ] {
         crate::browser::screenshot(&url(&app), name, width, 1000).await;
     }
 }

@@ -1,5 +1,7 @@
 //! The admin page (inside the control-panel iframe) and the admin JSON API behind its session token.
 
+pub mod credentials;
+pub mod klaviyo_oauth;
 pub mod settings;
 
 use std::future::Future;

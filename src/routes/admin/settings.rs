@@ -1,4 +1,5 @@
-//! The admin JSON API: `GET /api/v1/settings` and the storefront-script actions.
+//! `GET /api/v1/settings` and the storefront-script actions. Every write answers with the same view plus
+//! `warnings`.
 
 use actix_web::{HttpResponse, web};
 use anyhow::Context;
@@ -9,6 +10,21 @@ use crate::db::{self, audit::Actor};
 use crate::routes::admin::AdminContext;
 use crate::routes::errors::ApiError;
 use crate::startup::AppState;
+
+#[derive(Serialize)]
+struct KlaviyoView {
+    connected: bool,
+    method: Option<String>,
+    key_hint: Option<String>,
+    oauth_available: bool,
+}
+
+#[derive(Serialize)]
+struct AlgoliaView {
+    app_id: String,
+    index: String,
+    key_hint: Option<String>,
+}
 
 #[derive(Serialize)]
 struct ChannelView {
@@ -29,16 +45,21 @@ struct ScriptView {
 #[derive(Serialize)]
 struct SettingsView {
     store_hash: String,
+    klaviyo: KlaviyoView,
+    algolia: Option<AlgoliaView>,
+    rules: serde_json::Value,
     script: ScriptView,
     #[serde(skip_serializing_if = "Option::is_none")]
     warnings: Option<Vec<String>>,
 }
 
-async fn settings_view(
+/// The settings as the admin page sees them: secrets only as hints.
+pub async fn settings_view(
     state: &AppState,
     admin: &AdminContext,
     warnings: Option<Vec<String>>,
 ) -> Result<HttpResponse, ApiError> {
+    let summary = db::settings::summary(&state.pool, admin.store_id).await?;
     let channels = db::storefront::channels(&state.pool, admin.store_id)
         .await?
         .into_iter()
@@ -50,8 +71,24 @@ async fn settings_view(
             last_error: row.last_error,
         })
         .collect();
+    let algolia = match (summary.algolia_app_id, summary.algolia_index) {
+        (Some(app_id), Some(index)) => Some(AlgoliaView {
+            app_id,
+            index,
+            key_hint: summary.algolia_key_hint,
+        }),
+        _ => None,
+    };
     Ok(HttpResponse::Ok().json(SettingsView {
         store_hash: admin.store_hash.to_string(),
+        klaviyo: KlaviyoView {
+            connected: summary.klaviyo_method.is_some(),
+            method: summary.klaviyo_method,
+            key_hint: summary.klaviyo_hint,
+            oauth_available: state.klaviyo_oauth.is_some(),
+        },
+        algolia,
+        rules: summary.rules,
         script: ScriptView {
             consent_category: db::storefront::consent_category(&state.pool, admin.store_id).await?,
             channels,
@@ -97,10 +134,7 @@ pub async fn repair_script(
         &mut conn,
         admin.store_id,
         "script_repaired",
-        Actor {
-            user_id: Some(admin.bc_user_id),
-            email: None,
-        },
+        admin.actor(),
         serde_json::json!({ "warnings": warnings.len() }),
     )
     .await?;
@@ -122,11 +156,11 @@ pub async fn put_script_settings(
 ) -> Result<HttpResponse, ApiError> {
     let category = body.into_inner().consent_category.unwrap_or_default();
     if !CONSENT_CATEGORIES.contains(&category.as_str()) {
-        return Err(ApiError::Invalid {
-            code: "invalid_consent_category",
-            message: format!("Choose one of: {}", CONSENT_CATEGORIES.join(", ")),
-            field: "consent_category".into(),
-        });
+        return Err(ApiError::invalid(
+            "invalid_consent_category",
+            "consent_category",
+            format!("Choose one of: {}", CONSENT_CATEGORIES.join(", ")),
+        ));
     }
     let mut tx = state
         .pool
@@ -139,7 +173,7 @@ pub async fn put_script_settings(
         &mut tx,
         admin.store_id,
         "settings_changed",
-        Actor { user_id: Some(admin.bc_user_id), email: None },
+        admin.actor(),
         serde_json::json!({ "setting": "script.consent_category", "from": previous, "to": category }),
     )
     .await?;
@@ -148,4 +182,13 @@ pub async fn put_script_settings(
         .context("Failed to save the consent category")?;
     let warnings = reconcile_now(&state, &admin).await?;
     settings_view(&state, &admin, Some(warnings)).await
+}
+
+impl AdminContext {
+    pub fn actor(&self) -> Actor<'_> {
+        Actor {
+            user_id: Some(self.bc_user_id),
+            email: None,
+        }
+    }
 }

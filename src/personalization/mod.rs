@@ -1,0 +1,3 @@
+//! The core: identity → Klaviyo profile → rule contexts.
+
+pub mod rules;
