@@ -158,7 +158,36 @@ impl Application {
                         .route(
                             "/script/repair",
                             web::post().to(admin::settings::repair_script),
+                        )
+                        .route(
+                            "/settings/klaviyo",
+                            web::put().to(admin::credentials::put_klaviyo),
+                        )
+                        .route(
+                            "/settings/klaviyo",
+                            web::delete().to(admin::credentials::delete_klaviyo),
+                        )
+                        .route(
+                            "/settings/algolia",
+                            web::put().to(admin::credentials::put_algolia),
+                        )
+                        .route(
+                            "/settings/algolia",
+                            web::delete().to(admin::credentials::delete_algolia),
+                        )
+                        .route(
+                            "/settings/rules",
+                            web::put().to(admin::credentials::put_rules),
+                        )
+                        .route(
+                            "/klaviyo/oauth/start",
+                            web::post().to(admin::klaviyo_oauth::start),
                         ),
+                )
+                .service(
+                    web::resource("/klaviyo/oauth/callback")
+                        .wrap(admin_headers(&csp))
+                        .route(web::get().to(admin::klaviyo_oauth::callback)),
                 )
                 .route("/storefront.js", web::get().to(storefront::storefront_js))
                 .route("/static/{name}", web::get().to(assets::static_asset))

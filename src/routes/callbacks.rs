@@ -279,12 +279,30 @@ pub async fn uninstall(
     let callback = verify_server_callback(&req, &state)?;
     tracing::Span::current().record("store_hash", callback.store_hash.as_str());
 
+    // Revoke a Klaviyo OAuth grant before its tokens are deleted (best effort, short timeouts).
+    let mut conn = state
+        .pool
+        .acquire()
+        .await
+        .context("Failed to get a connection")?;
+    if let Some(store_id) = db::stores::find_id(&mut conn, &callback.store_hash).await? {
+        crate::klaviyo::credentials::revoke_if_oauth(
+            &state.pool,
+            &state.keyring,
+            state.klaviyo_oauth.as_ref(),
+            store_id,
+            &callback.store_hash,
+        )
+        .await;
+    }
+    drop(conn);
     let mut tx = state
         .pool
         .begin()
         .await
         .context("Failed to start a transaction")?;
     if let Some(store_id) = db::stores::find_id(&mut tx, &callback.store_hash).await? {
+        db::settings::delete_all(&mut tx, store_id).await?;
         let was_installed = db::stores::mark_uninstalled(&mut tx, store_id).await?;
         let users_removed = db::users::delete_all(&mut tx, store_id).await?;
         db::storefront::forget_store(&mut tx, store_id).await?;

@@ -1,5 +1,6 @@
 //! One integration-test binary (faster to link, one shared Postgres cluster).
 
+mod admin_browser;
 mod admin_session;
 mod auth;
 mod browser;
@@ -10,5 +11,7 @@ mod load;
 mod ops;
 mod scripts;
 mod secrets;
+mod settings_api;
 mod storefront_browser;
 mod uninstall;
+mod webdriver;
