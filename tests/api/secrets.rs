@@ -7,12 +7,24 @@ use crate::helpers::*;
 
 #[tokio::test]
 async fn a_data_only_dump_of_the_whole_database_holds_no_secret_in_plaintext() {
-    let app = spawn_app().await;
+    let setup = crate::settings_api::setup().await;
+    crate::settings_api::mount_klaviyo_ok(&setup.platforms).await;
+    crate::settings_api::mount_algolia_key(
+        &setup.platforms,
+        serde_json::json!(["search"]),
+        serde_json::json!([]),
+    )
+    .await;
+    assert_eq!(setup.put_klaviyo(crate::settings_api::KEY).await.0, 200);
+    let algolia = serde_json::json!({"app_id": "APPID1", "search_key": crate::settings_api::SEARCH_KEY, "index": "products"});
+    assert_eq!(setup.put_algolia(algolia).await.0, 200);
+    let app = &setup.app;
     let code = "ONE-TIME-CODE-abcdef";
     wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/oauth2/token"))
         .respond_with(
             wiremock::ResponseTemplate::new(200).set_body_json(token_response(
-                "abc123",
+                "def456",
                 "SUPER-SECRET-ACCESS-TOKEN",
                 1,
                 1,
@@ -20,9 +32,9 @@ async fn a_data_only_dump_of_the_whole_database_holds_no_secret_in_plaintext() {
         )
         .mount(&app.bc)
         .await;
-    let page = app.get_auth(code, "abc123").await.text().await.unwrap();
+    let page = app.get_auth(code, "def456").await.text().await.unwrap();
     let session = session_from_page(&page);
-    let load_token = signed(&callback_claims("abc123", 5, 1));
+    let load_token = signed(&callback_claims("def456", 5, 1));
     assert_eq!(app.load(&load_token).await.status(), 200);
 
     let bin = db::embedded::find_bin_dir(
@@ -59,7 +71,10 @@ async fn a_data_only_dump_of_the_whole_database_holds_no_secret_in_plaintext() {
 
 #[tokio::test]
 async fn rotate_keys_reseals_every_token_with_the_active_key() {
-    let app = spawn_app().await;
+    let setup = crate::settings_api::setup().await;
+    crate::settings_api::mount_klaviyo_ok(&setup.platforms).await;
+    assert_eq!(setup.put_klaviyo(crate::settings_api::KEY).await.0, 200);
+    let app = &setup.app;
     app.install("abc123", "TOKEN-A").await;
     app.install("def456", "TOKEN-B").await;
     let old_key = app.encryption_key.clone();
@@ -69,7 +84,11 @@ async fn rotate_keys_reseals_every_token_with_the_active_key() {
         EncryptionKey::parse(&new_key).unwrap(),
         vec![EncryptionKey::parse(&old_key).unwrap()],
     );
-    assert_eq!(rotation::reseal_all(&app.pool, &rotated).await.unwrap(), 2);
+    assert_eq!(
+        rotation::reseal_all(&app.pool, &rotated).await.unwrap(),
+        3,
+        "two store tokens and a Klaviyo key"
+    );
     assert_eq!(
         rotation::reseal_all(&app.pool, &rotated).await.unwrap(),
         0,
@@ -89,6 +108,15 @@ async fn rotate_keys_reseals_every_token_with_the_active_key() {
             .unwrap();
         assert_eq!(opened.expose_secret(), token);
     }
+    let klaviyo = db::settings::klaviyo_secrets(&app.pool, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    let hash = StoreHash::parse("abc123").unwrap();
+    let opened = new_only
+        .open(&klaviyo.secret, &db::settings::aad("klaviyo_secret", &hash))
+        .unwrap();
+    assert_eq!(opened.expose_secret(), crate::settings_api::KEY);
 }
 
 #[tokio::test]
