@@ -7,6 +7,7 @@ pub mod cli;
 pub mod crypto;
 pub mod db;
 pub mod domain;
+pub mod encoding;
 pub mod klaviyo;
 pub mod personalization;
 pub mod routes;

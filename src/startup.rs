@@ -19,7 +19,12 @@ use crate::crypto::Keyring;
 use crate::domain::StoreHash;
 use crate::klaviyo::client::KlaviyoClient;
 use crate::klaviyo::oauth::KlaviyoOAuth;
+use crate::personalization::budget::{Budgets, Limits, SystemClock};
+use crate::personalization::identity::CustomerTokenVerifier;
+use crate::personalization::lookup::ProfileLookups;
+use crate::personalization::resolver::Resolver;
 use crate::routes::errors::json_error_handler;
+use crate::routes::resolve::{self, ResolveLimits};
 use crate::routes::storefront::StorefrontScript;
 use crate::routes::{admin, assets, callbacks, ops, storefront};
 use crate::session::SessionSigner;
@@ -38,8 +43,11 @@ pub struct AppState {
     pub storefront_script: StorefrontScript,
     pub klaviyo: KlaviyoClient,
     /// Present when `KLAVIYO_CLIENT_ID`/`KLAVIYO_CLIENT_SECRET` enable "Connect with Klaviyo".
-    pub klaviyo_oauth: Option<KlaviyoOAuth>,
+    pub klaviyo_oauth: Option<Arc<KlaviyoOAuth>>,
     pub algolia: AlgoliaClient,
+    pub resolver: Resolver,
+    pub customer_tokens: CustomerTokenVerifier,
+    pub resolve_limits: ResolveLimits,
 }
 
 impl AppState {
@@ -100,9 +108,35 @@ impl Application {
             script_url: join(&settings.app_url, "/storefront.js"),
             script_version: storefront_script.version.clone(),
         };
+        let klaviyo = KlaviyoClient::new(&settings.klaviyo)?;
+        let klaviyo_oauth = KlaviyoOAuth::from_settings(&settings)?.map(Arc::new);
+        let budgets = Arc::new(Budgets::new(
+            Arc::new(SystemClock::default()),
+            Limits {
+                per_sec: settings.klaviyo.budget_per_sec,
+                per_min: settings.klaviyo.budget_per_min,
+            },
+            Limits {
+                per_sec: settings.klaviyo.predictive_budget_per_sec,
+                per_min: settings.klaviyo.predictive_budget_per_min,
+            },
+        ));
+        let resolver = Resolver::new(
+            pool.clone(),
+            settings.keyring.clone(),
+            klaviyo_oauth.clone(),
+            ProfileLookups::new(klaviyo.clone(), budgets),
+            std::time::Duration::from_millis(settings.resolve.klaviyo_wait_ms),
+        );
         let state = web::Data::new(AppState {
-            klaviyo: KlaviyoClient::new(&settings.klaviyo)?,
-            klaviyo_oauth: KlaviyoOAuth::from_settings(&settings)?,
+            customer_tokens: CustomerTokenVerifier::new(
+                &settings.bigcommerce.client_id,
+                &settings.bigcommerce.client_secret,
+            )?,
+            resolve_limits: ResolveLimits::new(&settings.resolve),
+            resolver,
+            klaviyo,
+            klaviyo_oauth,
             algolia: AlgoliaClient::new(settings.algolia_api_url.clone())?,
             reconciler,
             storefront_script,
@@ -118,6 +152,14 @@ impl Application {
         });
         let csp = admin_content_security_policy(&state.settings);
         let metrics = web::Data::new(ops::prometheus_handle());
+        let housekeeping = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                housekeeping.resolve_limits.shrink();
+            }
+        });
 
         let server = HttpServer::new(move || {
             App::new()
@@ -142,6 +184,13 @@ impl Application {
                 )
                 .route("/uninstall", web::get().to(callbacks::uninstall))
                 .route("/remove_user", web::get().to(callbacks::remove_user))
+                .service(
+                    web::resource("/api/v1/resolve")
+                        .route(web::post().to(resolve::resolve))
+                        .route(
+                            web::method(actix_web::http::Method::OPTIONS).to(resolve::preflight),
+                        ),
+                )
                 .service(
                     web::scope("/api/v1")
                         .wrap(admin_headers(&csp))
@@ -182,7 +231,8 @@ impl Application {
                         .route(
                             "/klaviyo/oauth/start",
                             web::post().to(admin::klaviyo_oauth::start),
-                        ),
+                        )
+                        .route("/preview", web::post().to(admin::preview::preview)),
                 )
                 .service(
                     web::resource("/klaviyo/oauth/callback")

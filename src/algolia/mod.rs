@@ -1,3 +1,4 @@
-//! Algolia: checking a merchant's search key, and (Part 4) secured API keys.
+//! Algolia: checking a merchant's search key, and secured API keys for shoppers.
 
 pub mod keys;
+pub mod secured_key;

@@ -160,3 +160,14 @@ pub async fn forget_store(conn: &mut PgConnection, store_id: i64) -> anyhow::Res
     .context("Failed to clear the storefront sync state")?;
     Ok(())
 }
+
+/// Every storefront origin of every installed store (the resolve endpoint's CORS preflight allow-list).
+pub async fn all_installed_origins(pool: &PgPool) -> anyhow::Result<Vec<String>> {
+    sqlx::query_scalar!(
+        r#"SELECT DISTINCT o.origin FROM store_origins o JOIN stores s ON s.id = o.store_id
+           WHERE s.uninstalled_at IS NULL AND s.install_id IS NOT NULL"#
+    )
+    .fetch_all(pool)
+    .await
+    .context("Failed to read storefront origins")
+}

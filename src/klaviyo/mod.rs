@@ -1,5 +1,7 @@
-//! Klaviyo: the REST client, a store's credentials, and the optional "Connect with Klaviyo" OAuth flow.
+//! Klaviyo: the REST client, Get Profiles, a store's credentials, and the optional "Connect with Klaviyo" OAuth
+//! flow.
 
 pub mod client;
 pub mod credentials;
 pub mod oauth;
+pub mod profiles;

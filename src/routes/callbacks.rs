@@ -165,6 +165,7 @@ pub async fn auth(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     {
         tracing::error!(error = ?error, "storefront-script reconciliation failed");
     }
+    state.resolver.klaviyo_changed(&store_hash, store_id).await;
 
     if external {
         return Ok(external_install_redirect(&state, "succeeded"));
@@ -245,6 +246,7 @@ pub async fn load(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             {
                 tracing::error!(error = ?error, "storefront-script check failed");
             }
+            state.resolver.store_changed(&callback.store_hash).await;
         }
         Ok(None) => tracing::warn!("installed store without a token"),
         Err(error) => tracing::error!(error = ?error, "could not unseal the store token"),
@@ -289,7 +291,7 @@ pub async fn uninstall(
         crate::klaviyo::credentials::revoke_if_oauth(
             &state.pool,
             &state.keyring,
-            state.klaviyo_oauth.as_ref(),
+            state.klaviyo_oauth.as_deref(),
             store_id,
             &callback.store_hash,
         )
@@ -301,7 +303,8 @@ pub async fn uninstall(
         .begin()
         .await
         .context("Failed to start a transaction")?;
-    if let Some(store_id) = db::stores::find_id(&mut tx, &callback.store_hash).await? {
+    let uninstalled_store = db::stores::find_id(&mut tx, &callback.store_hash).await?;
+    if let Some(store_id) = uninstalled_store {
         db::settings::delete_all(&mut tx, store_id).await?;
         let was_installed = db::stores::mark_uninstalled(&mut tx, store_id).await?;
         let users_removed = db::users::delete_all(&mut tx, store_id).await?;
@@ -323,6 +326,12 @@ pub async fn uninstall(
     tx.commit()
         .await
         .context("Failed to commit the uninstall")?;
+    if let Some(store_id) = uninstalled_store {
+        state
+            .resolver
+            .klaviyo_changed(&callback.store_hash, store_id)
+            .await;
+    }
     tracing::info!("store uninstalled");
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "uninstalled" })))
 }

@@ -108,6 +108,14 @@ pub enum ApiError {
     NotFound { code: &'static str, message: String },
     #[error("{message}")]
     Upstream { code: &'static str, message: String },
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: String },
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    #[error("The request body is larger than 8 KB")]
+    TooLarge,
+    #[error("Too many requests; retry in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
     #[error("Something went wrong on our side")]
     Unexpected(#[from] anyhow::Error),
 }
@@ -137,7 +145,11 @@ impl ApiError {
             Self::BadRequest { code, .. }
             | Self::Invalid { code, .. }
             | Self::NotFound { code, .. }
-            | Self::Upstream { code, .. } => code,
+            | Self::Upstream { code, .. }
+            | Self::Unauthorized { code, .. }
+            | Self::Forbidden { code, .. } => code,
+            Self::TooLarge => "body_too_large",
+            Self::TooManyRequests { .. } => "rate_limited",
             Self::Unexpected(_) => "internal_error",
         }
     }
@@ -151,6 +163,10 @@ impl ResponseError for ApiError {
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -160,7 +176,14 @@ impl ResponseError for ApiError {
         if let Self::Invalid { field, .. } = self {
             error["field"] = serde_json::Value::String(field.clone());
         }
-        HttpResponse::build(self.status_code()).json(serde_json::json!({ "error": error }))
+        let mut response = HttpResponse::build(self.status_code());
+        if let Self::TooManyRequests { retry_after_secs } = self {
+            response.insert_header((
+                actix_web::http::header::RETRY_AFTER,
+                retry_after_secs.to_string(),
+            ));
+        }
+        response.json(serde_json::json!({ "error": error }))
     }
 }
 

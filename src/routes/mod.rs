@@ -6,4 +6,5 @@ pub mod assets;
 pub mod callbacks;
 pub mod errors;
 pub mod ops;
+pub mod resolve;
 pub mod storefront;

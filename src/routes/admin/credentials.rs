@@ -75,7 +75,7 @@ pub async fn put_klaviyo(
     revoke_if_oauth(
         &state.pool,
         &state.keyring,
-        state.klaviyo_oauth.as_ref(),
+        state.klaviyo_oauth.as_deref(),
         admin.store_id,
         &admin.store_hash,
     )
@@ -113,6 +113,10 @@ pub async fn put_klaviyo(
     tx.commit()
         .await
         .context("Failed to save the Klaviyo key")?;
+    state
+        .resolver
+        .klaviyo_changed(&admin.store_hash, admin.store_id)
+        .await;
     settings_view(&state, &admin, Some(warnings)).await
 }
 
@@ -125,7 +129,7 @@ pub async fn delete_klaviyo(
     revoke_if_oauth(
         &state.pool,
         &state.keyring,
-        state.klaviyo_oauth.as_ref(),
+        state.klaviyo_oauth.as_deref(),
         admin.store_id,
         &admin.store_hash,
     )
@@ -147,6 +151,10 @@ pub async fn delete_klaviyo(
     tx.commit()
         .await
         .context("Failed to forget the Klaviyo credentials")?;
+    state
+        .resolver
+        .klaviyo_changed(&admin.store_hash, admin.store_id)
+        .await;
     settings_view(&state, &admin, Some(vec![])).await
 }
 
@@ -239,6 +247,7 @@ pub async fn put_algolia(
     tx.commit()
         .await
         .context("Failed to save the Algolia settings")?;
+    state.resolver.store_changed(&admin.store_hash).await;
     settings_view(&state, &admin, Some(vec![])).await
 }
 
@@ -265,6 +274,7 @@ pub async fn delete_algolia(
     tx.commit()
         .await
         .context("Failed to forget the Algolia settings")?;
+    state.resolver.store_changed(&admin.store_hash).await;
     settings_view(&state, &admin, Some(vec![])).await
 }
 
@@ -302,5 +312,6 @@ pub async fn put_rules(
     )
     .await?;
     tx.commit().await.context("Failed to save the rules")?;
+    state.resolver.store_changed(&admin.store_hash).await;
     settings_view(&state, &admin, Some(vec![])).await
 }

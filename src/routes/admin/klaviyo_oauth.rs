@@ -28,7 +28,7 @@ pub async fn start(
     admin: AdminContext,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let oauth = state.klaviyo_oauth.as_ref().ok_or(ApiError::NotFound {
+    let oauth = state.klaviyo_oauth.as_deref().ok_or(ApiError::NotFound {
         code: "oauth_not_configured",
         message: "Connect with Klaviyo is not enabled on this Profile Bridge; paste a private key instead".into(),
     })?;
@@ -166,6 +166,10 @@ pub async fn callback(
     tx.commit()
         .await
         .context("Failed to save the Klaviyo connection")?;
+    state
+        .resolver
+        .klaviyo_changed(&store_hash, pending.store_id)
+        .await;
     let body = DonePage
         .render()
         .map_err(|e| anyhow::anyhow!("Failed to render: {e}"))?;

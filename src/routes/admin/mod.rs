@@ -2,6 +2,7 @@
 
 pub mod credentials;
 pub mod klaviyo_oauth;
+pub mod preview;
 pub mod settings;
 
 use std::future::Future;

@@ -112,10 +112,12 @@ async fn reconcile_now(state: &AppState, admin: &AdminContext) -> Result<Vec<Str
         .store_access_token(&admin.store_hash)
         .await?
         .ok_or(ApiError::SessionExpired)?;
-    Ok(state
+    let warnings = state
         .reconciler
         .reconcile(admin.store_id, &admin.store_hash, &token, Mode::Repair)
-        .await?)
+        .await?;
+    state.resolver.store_changed(&admin.store_hash).await;
+    Ok(warnings)
 }
 
 /// `POST /api/v1/script/repair`: re-run reconciliation now, restoring drifted scripts.
