@@ -133,7 +133,9 @@ pub async fn resolve(
     let started = Instant::now();
     let outcome = resolve_inner(&req, payload, &state).await;
     metrics::histogram!("resolve_duration_seconds").record(started.elapsed().as_secs_f64());
-    let mut response = outcome?;
+    // Every answer depends on Origin, errors included (a cache must not reuse one origin's answer for another).
+    let mut response =
+        outcome.unwrap_or_else(|error| actix_web::ResponseError::error_response(&error));
     response
         .headers_mut()
         .insert(header::VARY, HeaderValue::from_static("Origin"));

@@ -10,6 +10,8 @@ mod helpers;
 mod klaviyo_oauth;
 mod load;
 mod ops;
+mod resolve;
+mod resolve_helpers;
 mod scripts;
 mod secrets;
 mod settings_api;
