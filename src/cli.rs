@@ -31,9 +31,26 @@ pub enum Command {
     Migrate,
     /// Re-seal every stored secret with the active ENCRYPTION_KEY (old keys go in ENCRYPTION_KEYS_OLD).
     RotateKeys,
+    /// The whole system on this machine: embedded Postgres, the app, and emulated BigCommerce, Klaviyo and
+    /// Algolia. Needs no account and no variable.
+    Demo,
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
+    if matches!(cli.command, Some(Command::Demo)) {
+        telemetry::init(
+            crate::settings::LogFormat::Pretty,
+            "warn,profile_bridge=info",
+            std::io::stderr,
+        );
+        return match demo().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => {
@@ -46,6 +63,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
         Command::RotateKeys => rotate_keys(settings).await,
+        Command::Demo => unreachable!("handled above: the demo needs no settings"),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -117,5 +135,30 @@ async fn rotate_keys(settings: Settings) -> anyhow::Result<()> {
         "re-sealed {resealed} stored secret(s) with key {}",
         settings.keyring.active_key_id()
     );
+    Ok(())
+}
+
+async fn demo() -> anyhow::Result<()> {
+    let demo = crate::sandbox::demo::Demo::start(crate::sandbox::demo::DemoOptions {
+        database: None,
+        pg_bin_dir: std::env::var_os("PG_BIN_DIR").map(Into::into),
+    })
+    .await?;
+    println!();
+    println!("  Profile Bridge demo is running. Open the control panel to start:");
+    println!();
+    println!("      {}/", demo.sandbox.control_panel_url);
+    println!();
+    println!(
+        "  Storefront: {}/   App: {}/",
+        demo.sandbox.storefront_url, demo.app_url
+    );
+    println!(
+        "  Install the app, paste the demo credentials shown there, add a rule, then browse the storefront."
+    );
+    println!("  Press Ctrl-C to stop (the demo's Postgres goes with it).");
+    let _ = tokio::signal::ctrl_c().await;
+    println!("  Stopping…");
+    demo.stop().await;
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod encoding;
 pub mod klaviyo;
 pub mod personalization;
 pub mod routes;
+pub mod sandbox;
 pub mod session;
 pub mod settings;
 pub mod startup;

@@ -97,6 +97,15 @@ impl Application {
     pub async fn build(settings: Settings, pool: PgPool) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(settings.listen_addr)
             .with_context(|| format!("Failed to bind {}", settings.listen_addr))?;
+        Self::build_on(settings, pool, listener).await
+    }
+
+    /// Serves on a listener bound by the caller (the demo must know the app's URL before building it).
+    pub async fn build_on(
+        settings: Settings,
+        pool: PgPool,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
         let port = listener
             .local_addr()
             .context("Failed to read the bound port")?
@@ -253,6 +262,10 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
