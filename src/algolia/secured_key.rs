@@ -27,12 +27,7 @@ pub fn generate(parent_key: &str, params: &[(&str, String)]) -> String {
     let mut mac = <Hmac<Sha256>>::new_from_slice(parent_key.as_bytes())
         .expect("HMAC takes keys of any length");
     mac.update(query.as_bytes());
-    let digest: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = crate::encoding::hex_lower(&mac.finalize().into_bytes());
     base64::engine::general_purpose::STANDARD.encode(format!("{digest}{query}"))
 }
 

@@ -202,7 +202,9 @@ impl Budgets {
                 t
             }
         });
-        let scale = ((tightness - 0.25) / 0.5).clamp(0.0, 1.0);
+        // Full wait from 40 % use: at 250 ms a store makes at most ~4 calls/s (240/min), well inside the default
+        // 600/min, however many new shoppers arrive; below 10 % calls go out at once.
+        let scale = ((tightness - 0.1) / 0.3).clamp(0.0, 1.0);
         MAX_GATHER_WAIT.mul_f64(scale)
     }
 

@@ -92,7 +92,9 @@ pub struct ProfileLookups {
     klaviyo: KlaviyoClient,
     budgets: Arc<Budgets>,
     cache: Cache<CacheKey, ProfileAnswer>,
-    batches: Mutex<HashMap<BatchKey, (Vec<Pending>, KlaviyoAuth)>>,
+    /// Queued shoppers per batch key, with the id of the gathering round they belong to.
+    batches: Mutex<HashMap<BatchKey, (Vec<Pending>, KlaviyoAuth, u64)>>,
+    rounds: std::sync::atomic::AtomicU64,
 }
 
 pub struct Lookup {
@@ -111,6 +113,7 @@ impl ProfileLookups {
                 .support_invalidation_closures()
                 .build(),
             batches: Mutex::new(HashMap::new()),
+            rounds: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -174,55 +177,51 @@ impl ProfileLookups {
     }
 
     fn enqueue(self: &Arc<Self>, batch: BatchKey, pending: Pending, auth: KlaviyoAuth) {
-        let (first, full) = {
+        let (round, first, full) = {
             let mut batches = self.batches.lock().expect("batch lock");
-            let (queue, stored_auth) = batches
-                .entry(batch.clone())
-                .or_insert_with(|| (Vec::new(), auth.clone()));
+            let (queue, stored_auth, round) = batches.entry(batch.clone()).or_insert_with(|| {
+                (Vec::new(), auth.clone(), self.rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+            });
             *stored_auth = auth;
             queue.push(pending);
-            (queue.len() == 1, queue.len() >= MAX_BATCH)
+            (*round, queue.len() == 1, queue.len() >= MAX_BATCH)
         };
         if full {
             let this = self.clone();
             let key = batch.clone();
-            tokio::spawn(async move { this.flush(key).await });
-        }
-        if first {
+            tokio::spawn(async move { this.flush(key, round).await });
+        } else if first {
             let this = self.clone();
             tokio::spawn(async move {
-                let wait = this
-                    .budgets
-                    .gather_wait(batch.store_id, batch.fields.predictive);
+                let wait = this.budgets.gather_wait(batch.store_id, batch.fields.predictive);
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
                 }
-                this.flush(batch).await;
+                this.flush(batch, round).await;
             });
         }
     }
 
     /// Sends what is queued for this batch key, 100 emails per call.
-    async fn flush(self: Arc<Self>, batch: BatchKey) {
-        loop {
-            let taken = {
-                let mut batches = self.batches.lock().expect("batch lock");
-                let Some((queue, auth)) = batches.get_mut(&batch) else {
-                    return;
-                };
-                let n = queue.len().min(MAX_BATCH);
-                let taken: Vec<Pending> = queue.drain(..n).collect();
-                let auth = auth.clone();
-                if queue.is_empty() {
-                    batches.remove(&batch);
-                }
-                (taken, auth)
-            };
-            let (pendings, auth) = taken;
-            if pendings.is_empty() {
+    /// Sends what is queued for this batch key, 100 emails per call. Only what was queued when the wait ended
+    /// goes now: shoppers arriving later start their own gathering wait (else this loop would send a call per
+    /// Klaviyo round trip and defeat the wait).
+    async fn flush(self: Arc<Self>, batch: BatchKey, round: u64) {
+        let (queued, auth) = {
+            let mut batches = self.batches.lock().expect("batch lock");
+            // Another round (a full batch already sent this one) is not ours to cut short.
+            if batches.get(&batch).is_none_or(|(_, _, r)| *r != round) {
                 return;
             }
-            self.send_batch(&batch, pendings, &auth).await;
+            let Some((queue, auth, _)) = batches.remove(&batch) else {
+                return;
+            };
+            (queue, auth)
+        };
+        let mut queued = queued.into_iter().peekable();
+        while queued.peek().is_some() {
+            let chunk: Vec<Pending> = queued.by_ref().take(MAX_BATCH).collect();
+            self.send_batch(&batch, chunk, &auth).await;
         }
     }
 
