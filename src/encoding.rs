@@ -8,7 +8,12 @@ const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 pub fn encode_component(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 8);
     for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')') {
+        if byte.is_ascii_alphanumeric()
+            || matches!(
+                byte,
+                b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+            )
+        {
             out.push(byte as char);
         } else {
             out.push('%');
@@ -32,7 +37,10 @@ pub fn hex_lower(bytes: &[u8]) -> String {
 mod tests {
     #[test]
     fn encodes_like_encode_uri_component() {
-        assert_eq!(super::encode_component("a b,c/d:e\"f\\g+h@i=j&k"), "a%20b%2Cc%2Fd%3Ae%22f%5Cg%2Bh%40i%3Dj%26k");
+        assert_eq!(
+            super::encode_component("a b,c/d:e\"f\\g+h@i=j&k"),
+            "a%20b%2Cc%2Fd%3Ae%22f%5Cg%2Bh%40i%3Dj%26k"
+        );
         assert_eq!(super::encode_component("ü"), "%C3%BC");
         assert_eq!(super::encode_component("A-z_0.9!~*'()"), "A-z_0.9!~*'()");
         assert_eq!(super::hex_lower(&[0, 15, 16, 255]), "000f10ff");

@@ -180,7 +180,12 @@ impl ProfileLookups {
         let (round, first, full) = {
             let mut batches = self.batches.lock().expect("batch lock");
             let (queue, stored_auth, round) = batches.entry(batch.clone()).or_insert_with(|| {
-                (Vec::new(), auth.clone(), self.rounds.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                (
+                    Vec::new(),
+                    auth.clone(),
+                    self.rounds
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                )
             });
             *stored_auth = auth;
             queue.push(pending);
@@ -193,7 +198,9 @@ impl ProfileLookups {
         } else if first {
             let this = self.clone();
             tokio::spawn(async move {
-                let wait = this.budgets.gather_wait(batch.store_id, batch.fields.predictive);
+                let wait = this
+                    .budgets
+                    .gather_wait(batch.store_id, batch.fields.predictive);
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
                 }
