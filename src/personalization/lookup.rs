@@ -83,6 +83,9 @@ struct BatchKey {
     fields: Fields,
 }
 
+/// One gathering round: the queued shoppers, the credentials to ask with, and the round's id.
+type Round = (Vec<Pending>, KlaviyoAuth, u64);
+
 struct Pending {
     email: Email,
     reply: Reply,
@@ -93,7 +96,7 @@ pub struct ProfileLookups {
     budgets: Arc<Budgets>,
     cache: Cache<CacheKey, ProfileAnswer>,
     /// Queued shoppers per batch key, with the id of the gathering round they belong to.
-    batches: Mutex<HashMap<BatchKey, (Vec<Pending>, KlaviyoAuth, u64)>>,
+    batches: Mutex<HashMap<BatchKey, Round>>,
     rounds: std::sync::atomic::AtomicU64,
 }
 
