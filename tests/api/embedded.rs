@@ -131,3 +131,47 @@ fn serve_names_a_missing_variable_in_one_line() {
     assert!(stderr.contains("BC_CLIENT_SECRET"), "{stderr}");
     let _ = std::fs::remove_dir_all(&workdir);
 }
+
+#[test]
+fn the_demo_prints_its_start_url_and_ctrl_c_leaves_no_postgres_behind() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_profile-bridge"))
+        .arg("demo")
+        .current_dir(std::env::temp_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .take(20)
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("http://127.0.0.1:")
+                .map(|rest| rest.trim_end_matches('/').to_string())
+        })
+        .expect("a start URL");
+    let port: u16 = url.parse().unwrap();
+    assert_eq!(
+        http_get_status(port, "/"),
+        Some(200),
+        "the control panel answers"
+    );
+    let demo_clusters = || {
+        let out = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("profile-bridge-demo-") && l.contains("postgres"))
+            .count()
+    };
+    assert!(demo_clusters() > 0, "the demo runs its own Postgres");
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(demo_clusters(), 0, "no Postgres left behind");
+}

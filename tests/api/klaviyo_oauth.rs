@@ -390,3 +390,57 @@ async fn without_klaviyo_oauth_settings_the_flow_is_not_offered() {
     let body: Value = app.get_settings(Some(&session)).await.json().await.unwrap();
     assert_eq!(body["klaviyo"]["oauth_available"], false);
 }
+
+#[tokio::test]
+async fn a_401_on_an_oauth_token_refreshes_once_and_the_resolve_succeeds() {
+    let s = setup().await;
+    s.connect("ACCESS-OLD", "REFRESH-1").await;
+    Mock::given(method("GET"))
+        .and(path("/api/profiles"))
+        .and(header("Authorization", "Bearer ACCESS-OLD"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .insert_header("content-type", "application/vnd.api+json")
+                .set_body_json(json!({"errors": [{"status": 401, "code": "not_authenticated", "title": "Token expired", "detail": "expired"}]})),
+        )
+        .expect(1)
+        .mount(&s.klaviyo)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(token_body("ACCESS-NEW", "REFRESH-2")),
+        )
+        .expect(1)
+        .mount(&s.klaviyo)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/profiles"))
+        .and(header("Authorization", "Bearer ACCESS-NEW"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "application/vnd.api+json")
+                .set_body_json(json!({"data": [{"type": "profile", "id": "01GDDKASAP8TKDDA2GRZDSVP4H", "attributes": {"email": "john@example.com"}}]})),
+        )
+        .expect(1)
+        .mount(&s.klaviyo)
+        .await;
+    let token = crate::resolve_helpers::customer_token("abc123", "john@example.com");
+    let answer: Value = s
+        .app
+        .http
+        .post(format!("{}/api/v1/resolve", s.app.address))
+        .json(&json!({"store_hash": "abc123", "customer_token": token}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["profile_id"], "01GDDKASAP8TKDDA2GRZDSVP4H",
+        "{answer}"
+    );
+    assert_eq!(answer["degraded"], false);
+}
