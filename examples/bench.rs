@@ -197,6 +197,20 @@ impl Zipf {
     }
 }
 
+/// The server's user + system CPU time so far, in seconds (`/proc/<pid>/stat`, clock ticks of 1/100 s).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn peak_rss_mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -314,8 +328,13 @@ async fn main() -> anyhow::Result<()> {
             bodies.join(",")
         ),
     )?;
+    let cpu0 = cpu_seconds(server.id());
     let bare = wrk(&format!("{base}/healthz"), None)?;
+    let cpu1 = cpu_seconds(server.id());
     let resolve = wrk(&resolve_url, Some(&lua))?;
+    let cpu2 = cpu_seconds(server.id());
+    let bare_us = (cpu1 - cpu0) * 1e6 / (bare.requests_per_sec * 10.0);
+    let resolve_us = (cpu2 - cpu1) * 1e6 / (resolve.requests_per_sec * 10.0);
 
     // 2. Fixed rate, Zipf over 20,000 shoppers, cold start (a fresh server cache would be fairer: the 100 warm
     //    shoppers are a rounding error against 20,000).
@@ -395,6 +414,9 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "| warm resolve ÷ bare route throughput | {:.2}× | ≥ 0.6× |",
         resolve.requests_per_sec / bare.requests_per_sec
+    );
+    println!(
+        "| server CPU per request (user + system): bare / warm resolve | {bare_us:.1} µs / {resolve_us:.1} µs | — |"
     );
     println!("| warm resolve p99 | {:.2} ms | < 5 ms |", resolve.p99_ms);
     println!(
