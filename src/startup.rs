@@ -23,7 +23,7 @@ use crate::personalization::budget::{Budgets, Limits, SystemClock};
 use crate::personalization::identity::CustomerTokenVerifier;
 use crate::personalization::lookup::ProfileLookups;
 use crate::personalization::resolver::Resolver;
-use crate::routes::errors::json_error_handler;
+use crate::routes::errors::{self, json_error_handler};
 use crate::routes::resolve::{self, ResolveLimits};
 use crate::routes::storefront::StorefrontScript;
 use crate::routes::{admin, assets, callbacks, ops, storefront};
@@ -196,13 +196,13 @@ impl Application {
                 .service(
                     web::resource("/api/v1/resolve")
                         .route(web::post().to(resolve::resolve))
-                        .route(
-                            web::method(actix_web::http::Method::OPTIONS).to(resolve::preflight),
-                        ),
+                        .route(web::method(actix_web::http::Method::OPTIONS).to(resolve::preflight))
+                        .default_service(web::to(errors::api_method_not_allowed)),
                 )
                 .service(
                     web::scope("/api/v1")
                         .wrap(admin_headers(&csp))
+                        .default_service(web::to(errors::api_not_found))
                         .app_data(
                             web::JsonConfig::default()
                                 .limit(8192)
@@ -253,6 +253,7 @@ impl Application {
                 .route("/healthz", web::get().to(ops::healthz))
                 .route("/readyz", web::get().to(ops::readyz))
                 .route("/metrics", web::get().to(ops::metrics))
+                .default_service(web::to(errors::page_not_found))
         })
         .listen(listener)
         .context("Failed to listen")?

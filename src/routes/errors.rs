@@ -209,3 +209,32 @@ pub fn json_error_handler(
     };
     ApiError::BadRequest { code, message }.into()
 }
+
+/// Unknown `/api/...` paths: the JSON error shape, like every other API error.
+pub async fn api_not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(serde_json::json!({
+        "error": { "code": "not_found", "message": "There is no such API route" }
+    }))
+}
+
+pub async fn api_method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((actix_web::http::header::ALLOW, "POST, OPTIONS"))
+        .json(serde_json::json!({
+            "error": { "code": "method_not_allowed", "message": "Use POST for this route" }
+        }))
+}
+
+/// Unknown browser paths: a styled page, never a bare 404.
+pub async fn page_not_found() -> HttpResponse {
+    let body = ErrorPage {
+        title: "Page not found",
+        message: "This address is not part of Profile Bridge. Open the app from the Apps menu of your BigCommerce control panel.",
+        status: 404,
+    }
+    .render()
+    .unwrap_or_else(|_| "Page not found".into());
+    HttpResponse::NotFound()
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}

@@ -63,3 +63,29 @@ async fn readyz_is_503_while_the_database_is_unreachable() {
         503
     );
 }
+
+#[tokio::test]
+async fn unknown_routes_answer_in_the_shape_of_their_audience() {
+    let app = spawn_app().await;
+    let api = app.get("/api/v1/nope").await;
+    assert_eq!(api.status(), 404);
+    assert_eq!(
+        api.json::<serde_json::Value>().await.unwrap()["error"]["code"],
+        "not_found"
+    );
+    let wrong_method = app.get("/api/v1/resolve").await;
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(
+        wrong_method.json::<serde_json::Value>().await.unwrap()["error"]["code"],
+        "method_not_allowed"
+    );
+    let page = app.get("/no/such/page").await;
+    assert_eq!(page.status(), 404);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.text().await.unwrap().contains("Profile Bridge"));
+}
