@@ -1,6 +1,7 @@
 //! Its own test binary because it installs a process-wide TRACE subscriber for every target (actix, reqwest,
 //! hyper, sqlx included): the logs of an install and a load must hold neither the signed token, nor the code,
-//! nor the access token, nor the client secret.
+//! nor the access token, nor the client secret; and a resolve's logs hold neither the shopper's email, nor the
+//! customer token, nor the Klaviyo key.
 
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
@@ -44,7 +45,20 @@ async fn install_and_load_logs_hold_no_secret_at_trace_level() {
         .finish();
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
-    let app = spawn_app().await;
+    let klaviyo = wiremock::MockServer::start().await;
+    let klaviyo_uri = klaviyo.uri();
+    let app = spawn_app_with(|env| {
+        env.insert("KLAVIYO_API_URL".into(), klaviyo_uri.clone());
+    })
+    .await;
+    for p in ["/api/profiles", "/api/segments", "/api/lists"] {
+        Mock::given(wiremock::matchers::path(p))
+            .respond_with(ResponseTemplate::new(200).insert_header("content-type", "application/vnd.api+json").set_body_json(
+                serde_json::json!({"data": [{"type": "profile", "id": "01GDDKASAP8TKDDA2GRZDSVP4H", "attributes": {"email": "secret.shopper@example.com"}}]}),
+            ))
+            .mount(&klaviyo)
+            .await;
+    }
     let code = "CODE-d41d8cd98f00b204";
     let access_token = "ACCESS-TOKEN-8f14e45fceea167a";
     Mock::given(method("POST"))
@@ -67,6 +81,32 @@ async fn install_and_load_logs_hold_no_secret_at_trace_level() {
         "a replay is logged too"
     );
     assert_eq!(app.get_settings(Some(&session)).await.status(), 200);
+    let private_key = "pk_LOGSECRET0123456789abcdefghij";
+    let saved = app
+        .http
+        .put(format!("{}/api/v1/settings/klaviyo", app.address))
+        .bearer_auth(&session)
+        .json(&serde_json::json!({"private_key": private_key}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 200);
+    let now = now();
+    let customer = serde_json::json!({"customer": {"id": 1, "email": "Secret.Shopper@example.com", "group_id": "1"},
+        "iss": "bc/apps", "sub": "abc123", "iat": now, "exp": now + 900, "aud": CLIENT_ID, "store_hash": "abc123",
+        "operation": "current_customer"});
+    let customer_token = sign(&customer, jsonwebtoken::Algorithm::HS256, CLIENT_SECRET);
+    let resolved: serde_json::Value = app
+        .http
+        .post(format!("{}/api/v1/resolve", app.address))
+        .json(&serde_json::json!({"store_hash": "abc123", "customer_token": customer_token}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resolved["profile_id"], "01GDDKASAP8TKDDA2GRZDSVP4H");
     assert_eq!(
         app.uninstall(&signed(&callback_claims("abc123", 1, 1)))
             .await
@@ -98,6 +138,9 @@ async fn install_and_load_logs_hold_no_secret_at_trace_level() {
         ),
         ("admin session", session.as_str()),
         ("encryption key", app.encryption_key.as_str()),
+        ("Klaviyo private key", private_key),
+        ("shopper email", "secret.shopper"),
+        ("customer token", customer_token.as_str()),
     ] {
         assert!(!logs.contains(secret), "the logs contain the {what}");
     }
