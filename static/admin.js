@@ -307,6 +307,7 @@
           el("dt", { text: "Rule contexts" }), el("dd", { text: (r.rule_contexts || []).join(", ") || "none" }),
           el("dt", { text: "Answer" }), el("dd", { text: r.degraded ? "degraded (Klaviyo unavailable)" : "complete" })
         ]));
+        (r.warnings || []).forEach(function (w) { out.appendChild(el("p", { "class": "pb-help", text: w })); });
         out.hidden = false;
       }, failed(section));
   });
