@@ -99,7 +99,7 @@ pub async fn save_klaviyo(
         r#"INSERT INTO store_settings (store_id, klaviyo_method, klaviyo_secret_sealed, klaviyo_secret_key_id,
                                       klaviyo_refresh_sealed, klaviyo_refresh_key_id, klaviyo_expires_at,
                                       klaviyo_scope, klaviyo_hint, klaviyo_generation)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, nextval('klaviyo_generation_seq'))
            ON CONFLICT (store_id) DO UPDATE SET
                klaviyo_method = EXCLUDED.klaviyo_method,
                klaviyo_secret_sealed = EXCLUDED.klaviyo_secret_sealed,
@@ -109,7 +109,7 @@ pub async fn save_klaviyo(
                klaviyo_expires_at = EXCLUDED.klaviyo_expires_at,
                klaviyo_scope = EXCLUDED.klaviyo_scope,
                klaviyo_hint = EXCLUDED.klaviyo_hint,
-               klaviyo_generation = store_settings.klaviyo_generation + 1,
+               klaviyo_generation = nextval('klaviyo_generation_seq'),
                updated_at = now()"#,
         store_id,
         credentials.method,
@@ -156,7 +156,7 @@ pub async fn clear_klaviyo(conn: &mut PgConnection, store_id: i64) -> anyhow::Re
     sqlx::query!(
         r#"UPDATE store_settings SET klaviyo_method = NULL, klaviyo_secret_sealed = NULL, klaviyo_secret_key_id = NULL,
                klaviyo_refresh_sealed = NULL, klaviyo_refresh_key_id = NULL, klaviyo_expires_at = NULL,
-               klaviyo_scope = NULL, klaviyo_hint = NULL, klaviyo_generation = klaviyo_generation + 1, updated_at = now()
+               klaviyo_scope = NULL, klaviyo_hint = NULL, klaviyo_generation = nextval('klaviyo_generation_seq'), updated_at = now()
            WHERE store_id = $1"#,
         store_id
     )

@@ -452,3 +452,38 @@ async fn rules_are_validated_with_the_field_path_and_stored_canonically() {
             .unwrap();
     assert_eq!(audit, json!({"setting": "rules", "count": 2}));
 }
+
+#[tokio::test]
+async fn credential_generations_are_never_reused_even_after_a_reinstall() {
+    let s = setup().await;
+    mount_klaviyo_ok(&s.platforms).await;
+    assert_eq!(s.put_klaviyo(KEY).await.0, 200);
+    let first = profile_bridge::db::settings::klaviyo_secrets(&s.app.pool, 1)
+        .await
+        .unwrap()
+        .unwrap()
+        .generation;
+    s.app
+        .uninstall(&signed(&callback_claims("abc123", 1, 1)))
+        .await;
+    let session = s.app.install("abc123", "tok").await;
+    let response = s
+        .app
+        .http
+        .put(format!("{}/api/v1/settings/klaviyo", s.app.address))
+        .bearer_auth(&session)
+        .json(&json!({"private_key": KEY}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let second = profile_bridge::db::settings::klaviyo_secrets(&s.app.pool, 1)
+        .await
+        .unwrap()
+        .unwrap()
+        .generation;
+    assert!(
+        second > first,
+        "the same key after a re-install is a new generation ({first} → {second})"
+    );
+}
