@@ -143,19 +143,6 @@ impl AlgoliaClient {
     }
 }
 
-/// At most the last 4 characters.
-pub fn key_hint(key: &str) -> String {
-    let tail: String = key
-        .chars()
-        .rev()
-        .take(4)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    format!("…{tail}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +192,5 @@ mod tests {
         assert!(!valid_app_id("") && !valid_app_id("evil.com/x") && !valid_app_id("a-b"));
         assert!(valid_index("products") && valid_index("prod_en-US v2"));
         assert!(!valid_index("") && !valid_index("a,b") && !valid_index("a\nb"));
-        assert_eq!(key_hint("0123456789abcdef"), "…cdef");
     }
 }

@@ -159,6 +159,19 @@ impl Keyring {
     }
 }
 
+/// How a stored secret is shown: a prefix and at most its last 4 characters (`pk_…a1b2`).
+pub fn hint(prefix: &str, secret: &str) -> String {
+    let tail: String = secret
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("{prefix}…{tail}")
+}
+
 /// A fresh random key, base64-encoded, for `.env` files.
 pub fn generate_key_base64() -> String {
     let mut bytes = [0u8; 32];
@@ -250,6 +263,13 @@ mod tests {
             bytes: sealed.bytes.clone(),
         };
         assert_eq!(other.open(&forged, "a").unwrap_err(), OpenError::Tampered);
+    }
+
+    #[test]
+    fn hints_show_at_most_the_last_four_characters() {
+        assert_eq!(hint("pk_", "pk_0123456789abcdefa1b2"), "pk_…a1b2");
+        assert_eq!(hint("", "0123456789abcdef"), "…cdef");
+        assert_eq!(hint("pk_", "ab"), "pk_…ab");
     }
 
     #[test]

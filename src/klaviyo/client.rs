@@ -184,19 +184,6 @@ impl KlaviyoClient {
     }
 }
 
-/// `pk_…a1b2`: enough for a merchant to recognise the key, never more than its last 4 characters.
-pub fn key_hint(key: &str) -> String {
-    let tail: String = key
-        .chars()
-        .rev()
-        .take(4)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    format!("pk_…{tail}")
-}
-
 /// A private key as Klaviyo issues them: `pk_` and then letters and digits (length not hard-validated).
 pub fn looks_like_private_key(key: &str) -> bool {
     key.starts_with("pk_")
@@ -207,12 +194,6 @@ pub fn looks_like_private_key(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hints_show_at_most_the_last_four_characters() {
-        assert_eq!(key_hint("pk_0123456789abcdefa1b2"), "pk_…a1b2");
-        assert_eq!(key_hint("pk_1"), "pk_…pk_1");
-    }
 
     #[test]
     fn private_key_shape() {

@@ -85,13 +85,8 @@ pub async fn load(
         .refresh(&refresh)
         .await
         .context("Klaviyo refused to refresh the token")?;
+    let expires_at = tokens.expires_at();
     let new_refresh = tokens.refresh.unwrap_or(refresh);
-    let expires_at = OffsetDateTime::now_utc()
-        + tokens
-            .expires_in
-            .map(time::Duration::try_from)
-            .and_then(Result::ok)
-            .unwrap_or(time::Duration::hours(1));
     let (access_sealed, refresh_sealed) =
         seal_refreshed(keyring, store_hash, &tokens.access, &new_refresh);
     db::settings::update_klaviyo_tokens(

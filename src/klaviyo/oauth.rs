@@ -51,6 +51,17 @@ pub struct Tokens {
     pub scope: Option<String>,
 }
 
+impl Tokens {
+    /// When the access token expires (Klaviyo's `expires_in`; an hour when it is missing).
+    pub fn expires_at(&self) -> time::OffsetDateTime {
+        let lifetime = self
+            .expires_in
+            .and_then(|d| time::Duration::try_from(d).ok())
+            .unwrap_or(time::Duration::hours(1));
+        time::OffsetDateTime::now_utc() + lifetime
+    }
+}
+
 pub struct KlaviyoOAuth {
     client: Client,
     http: reqwest::Client,

@@ -29,23 +29,6 @@ use crate::personalization::rules::{self, Profile, ProfileNeeds, Rule};
 const CONFIG_TTL: Duration = Duration::from_secs(30);
 pub const SECURED_KEY_LIFETIME: i64 = 3600;
 
-/// Counter handles for the resolve hot path, registered once instead of looked up per request (the app's
-/// recorder is installed before the first request, so the first lookup registers with it).
-pub fn hot_counter(
-    name: &'static str,
-    label: &'static str,
-    value: &'static str,
-) -> metrics::Counter {
-    type Handles =
-        std::sync::Mutex<std::collections::HashMap<(&'static str, &'static str), metrics::Counter>>;
-    static HANDLES: std::sync::OnceLock<Handles> = std::sync::OnceLock::new();
-    let handles = HANDLES.get_or_init(Default::default);
-    let mut map = handles.lock().unwrap_or_else(|e| e.into_inner());
-    map.entry((name, value))
-        .or_insert_with(|| metrics::counter!(name, label => value))
-        .clone()
-}
-
 pub struct AlgoliaConfig {
     pub app_id: String,
     pub index: String,
@@ -241,10 +224,10 @@ impl Resolver {
             key,
         };
         if let Some(answer) = self.lookups.cached(&cache_key).await {
-            hot_counter("profile_cache_total", "result", "hit").increment(1);
+            metrics::counter!("profile_cache_total", "result" => "hit").increment(1);
             return Ok(answer);
         }
-        hot_counter("profile_cache_total", "result", "miss").increment(1);
+        metrics::counter!("profile_cache_total", "result" => "miss").increment(1);
         let lookups = self.lookups.clone();
         let lookup = Lookup {
             key: cache_key,
@@ -303,7 +286,7 @@ impl Resolver {
                 }
             }
         };
-        hot_counter("resolve_outcomes_total", "outcome", outcome).increment(1);
+        metrics::counter!("resolve_outcomes_total", "outcome" => outcome).increment(1);
         let profile_state = match &answer {
             Ok(ProfileAnswer::Found(p)) => Profile::Found(&p.attributes),
             Ok(ProfileAnswer::Missing) => Profile::Missing,

@@ -132,10 +132,7 @@ pub async fn resolve(
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     let outcome = resolve_inner(&req, payload, &state).await;
-    static DURATION: std::sync::OnceLock<metrics::Histogram> = std::sync::OnceLock::new();
-    DURATION
-        .get_or_init(|| metrics::histogram!("resolve_duration_seconds"))
-        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!("resolve_duration_seconds").record(started.elapsed().as_secs_f64());
     // Every answer depends on Origin, errors included (a cache must not reuse one origin's answer for another).
     let mut response =
         outcome.unwrap_or_else(|error| actix_web::ResponseError::error_response(&error));

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::algolia::keys::{self, AlgoliaError};
 use crate::db;
-use crate::klaviyo::client::{KlaviyoAuth, KlaviyoError, key_hint, looks_like_private_key};
+use crate::klaviyo::client::{KlaviyoAuth, KlaviyoError, looks_like_private_key};
 use crate::klaviyo::credentials::revoke_if_oauth;
 use crate::personalization::rules;
 use crate::routes::admin::AdminContext;
@@ -71,7 +71,7 @@ pub async fn put_klaviyo(
             });
         }
     };
-    let hint = key_hint(key.expose_secret());
+    let hint = crate::crypto::hint("pk_", key.expose_secret());
     revoke_if_oauth(
         &state.pool,
         &state.keyring,
@@ -226,7 +226,7 @@ pub async fn put_algolia(
     if let Some(why) = keys::unfit_for_storefront(&info, &index) {
         return Err(ApiError::invalid("unsuitable_key", "search_key", why));
     }
-    let hint = keys::key_hint(key.expose_secret());
+    let hint = crate::crypto::hint("", key.expose_secret());
     let sealed = state
         .keyring
         .seal(&key, &db::settings::aad("algolia_key", &admin.store_hash));

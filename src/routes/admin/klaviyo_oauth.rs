@@ -128,12 +128,7 @@ pub async fn callback(
                 .keyring
                 .seal(r, &db::settings::aad("klaviyo_refresh", &store_hash))
         });
-    let expires_at = OffsetDateTime::now_utc()
-        + tokens
-            .expires_in
-            .map(time::Duration::try_from)
-            .and_then(Result::ok)
-            .unwrap_or(time::Duration::hours(1));
+    let expires_at = tokens.expires_at();
     let mut tx = state
         .pool
         .begin()
